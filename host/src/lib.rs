@@ -1,0 +1,14 @@
+//! wasmcode: a coding-agent server that speaks OpenCode's HTTP API, with every tool a sandboxed
+//! WebAssembly component.
+
+#![deny(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod paths;
+pub mod plugins;
+pub mod runtime;
+pub mod server;
+
+/// The version reported by `/global/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,41 @@
+//! Extractors that turn malformed input into a 400 `ApiError` in OpenCode's wording, instead
+//! of axum's plain-text rejections.
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// `Query<T>` with OpenCode's error text: `Missing key\n  at ["provider"]`.
+pub struct ValidQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ValidQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::BadRequest { message: query_message(&rejection.body_text()), kind: "Query" }),
+        }
+    }
+}
+
+fn query_message(text: &str) -> String {
+    // serde_urlencoded says "missing field `provider`"; OpenCode says where, in its own form.
+    if let Some(field) = text.split("missing field `").nth(1).and_then(|rest| rest.split('`').next()) {
+        return format!("Missing key\n  at [\"{field}\"]");
+    }
+    text.trim_start_matches("Failed to deserialize query string: ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn missing_field_reads_like_opencode() {
+        assert_eq!(
+            super::query_message("Failed to deserialize query string: missing field `provider`"),
+            "Missing key\n  at [\"provider\"]"
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! HTTP handlers, one module per resource. Handlers are thin: they parse, call a service, and
+//! shape the response; they never touch wasmtime or the store directly.
+
+pub mod error;
+pub mod extract;
+pub mod global;
+pub mod tool;

@@ -1,0 +1,289 @@
+//! The plugins wasmcode runs: first-party tools embedded in the binary, third-party plugins
+//! installed in the data dir, and project-local plugins once trusted. Loading never fails as a
+//! whole: a broken plugin is skipped and reported.
+
+pub mod first_party;
+pub mod installed;
+pub mod trust;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::WasmcodeSettings;
+use crate::paths::Paths;
+use crate::runtime::{CallError, CallHandler, Grants, LoadError, Runtime, ToolCall, ToolOutput, ToolPlugin, ToolSpec};
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    FirstParty,
+    Installed,
+    Project(PathBuf),
+}
+
+pub struct LoadedPlugin {
+    pub plugin: Arc<ToolPlugin>,
+    pub origin: Origin,
+    pub sha256: String,
+}
+
+/// Every loaded tool, by id, in listing order.
+#[derive(Default)]
+pub struct ToolRegistry {
+    plugins: Vec<LoadedPlugin>,
+    /// Tool id → index into `plugins`, in listing order.
+    order: Vec<(String, usize)>,
+    by_id: HashMap<String, usize>,
+}
+
+/// A plugin that was not loaded, and why.
+#[derive(Debug, Clone)]
+pub struct LoadWarning {
+    pub plugin: String,
+    pub message: String,
+}
+
+impl ToolRegistry {
+    pub fn tools(&self) -> impl Iterator<Item = (&ToolSpec, &LoadedPlugin)> {
+        self.order.iter().filter_map(|(id, index)| {
+            let loaded = &self.plugins[*index];
+            loaded.plugin.tools.iter().find(|t| &t.id == id).map(|spec| (spec, loaded))
+        })
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.order.iter().map(|(id, _)| id.as_str())
+    }
+
+    pub fn plugins(&self) -> &[LoadedPlugin] {
+        &self.plugins
+    }
+
+    pub fn plugin_for(&self, tool: &str) -> Option<&Arc<ToolPlugin>> {
+        self.by_id.get(tool).map(|i| &self.plugins[*i].plugin)
+    }
+
+    /// Adds a plugin; a tool id already taken by an earlier plugin stays with that one.
+    fn add(&mut self, loaded: LoadedPlugin, warnings: &mut Vec<LoadWarning>) {
+        let index = self.plugins.len();
+        for spec in &loaded.plugin.tools {
+            if let Some(owner) = self.by_id.get(&spec.id) {
+                warnings.push(LoadWarning {
+                    plugin: loaded.plugin.name.to_string(),
+                    message: format!(
+                        "tool `{}` is already provided by plugin `{}`; this plugin's `{}` is ignored",
+                        spec.id, self.plugins[*owner].plugin.name, spec.id
+                    ),
+                });
+                continue;
+            }
+            self.by_id.insert(spec.id.clone(), index);
+            self.order.push((spec.id.clone(), index));
+        }
+        self.plugins.push(loaded);
+    }
+
+    /// Runs `call` on the plugin that provides its tool.
+    pub async fn call(
+        &self,
+        runtime: &Runtime,
+        call: ToolCall,
+        handler: Arc<dyn CallHandler>,
+    ) -> Result<ToolOutput, CallError> {
+        let plugin = self.plugin_for(&call.tool).ok_or_else(|| CallError::UnknownTool { tool: call.tool.clone() })?;
+        runtime.call_tool(plugin, call, handler).await
+    }
+}
+
+/// Loads the first-party plugins, the installed ones, and the trusted plugins of `project`.
+pub async fn load_all(
+    runtime: &Runtime,
+    paths: &Paths,
+    settings: &WasmcodeSettings,
+    project: Option<&Path>,
+) -> (ToolRegistry, Vec<LoadWarning>) {
+    let mut registry = ToolRegistry::default();
+    let mut warnings = Vec::new();
+
+    let mut embedded: Vec<&first_party::Embedded> = first_party::FIRST_PARTY.iter().collect();
+    embedded.sort_by_key(|e| first_party::ORDER.iter().position(|n| *n == e.name).unwrap_or(usize::MAX));
+    for component in embedded {
+        if !settings.enabled(component.name) {
+            continue;
+        }
+        let grants = settings.grants_for(component.name, first_party::default_grants(component.name));
+        let limits = settings.limits_for(component.name);
+        match runtime
+            .load_tool_plugin(component.name, component.bytes, &component.sha256, grants, limits, false)
+            .await
+        {
+            Ok(plugin) => registry.add(
+                LoadedPlugin { plugin: Arc::new(plugin), origin: Origin::FirstParty, sha256: hex::encode(component.sha256) },
+                &mut warnings,
+            ),
+            Err(e) => warnings.push(LoadWarning { plugin: component.name.into(), message: e.to_string() }),
+        }
+    }
+
+    let store = installed::PluginStore::new(paths.plugins_dir());
+    for entry in store.list() {
+        let plugin = match entry {
+            Ok(plugin) => plugin,
+            Err(message) => {
+                warnings.push(LoadWarning { plugin: "?".into(), message });
+                continue;
+            }
+        };
+        let name = plugin.manifest.name.clone();
+        if !settings.enabled(&name) {
+            continue;
+        }
+        let loaded = match store.read_verified(&plugin) {
+            Ok((bytes, hash)) => load_one(runtime, settings, &name, &bytes, &hash, Origin::Installed).await,
+            Err(message) => Err(message),
+        };
+        match loaded {
+            Ok(loaded) => registry.add(loaded, &mut warnings),
+            Err(message) => warnings.push(LoadWarning { plugin: name, message }),
+        }
+    }
+
+    if let Some(project) = project {
+        load_project_plugins(runtime, paths, settings, project, &mut registry, &mut warnings).await;
+    }
+    (registry, warnings)
+}
+
+async fn load_one(
+    runtime: &Runtime,
+    settings: &WasmcodeSettings,
+    name: &str,
+    bytes: &[u8],
+    hash: &[u8; 32],
+    origin: Origin,
+) -> Result<LoadedPlugin, String> {
+    let grants = settings.grants_for(name, Grants::read_only());
+    let limits = settings.limits_for(name);
+    let plugin =
+        runtime.load_tool_plugin(name, bytes, hash, grants, limits, false).await.map_err(|e| e.to_string())?;
+    Ok(LoadedPlugin { plugin: Arc::new(plugin), origin, sha256: hex::encode(hash) })
+}
+
+/// The project's own plugin directory.
+pub fn project_plugin_dir(project: &Path) -> PathBuf {
+    project.join(".wasmcode").join("plugins")
+}
+
+async fn load_project_plugins(
+    runtime: &Runtime,
+    paths: &Paths,
+    settings: &WasmcodeSettings,
+    project: &Path,
+    registry: &mut ToolRegistry,
+    warnings: &mut Vec<LoadWarning>,
+) {
+    let Ok(entries) = std::fs::read_dir(project_plugin_dir(project)) else { return };
+    let trust = trust::TrustList::load(&paths.trust_file()).unwrap_or_default();
+    let mut files: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "wasm")).collect();
+    files.sort();
+    for file in files {
+        let name = installed::name_from_path(&file);
+        let Ok(bytes) = std::fs::read(&file) else { continue };
+        let hash = crate::runtime::sha256(&bytes);
+        if !trust.is_trusted(&hex::encode(hash)) {
+            warnings.push(LoadWarning {
+                plugin: name,
+                message: format!(
+                    "project plugin {} is not trusted and was not loaded; run `wasmcode plugin trust {}` to allow it",
+                    file.display(),
+                    file.display()
+                ),
+            });
+            continue;
+        }
+        match load_one(runtime, settings, &name, &bytes, &hash, Origin::Project(file.clone())).await {
+            Ok(loaded) => registry.add(loaded, warnings),
+            Err(message) => warnings.push(LoadWarning { plugin: name, message }),
+        }
+    }
+}
+
+/// Why `plugin install` refused a component.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid plugin name `{0}`: use lowercase letters, digits and `-` (pass --name to choose one)")]
+    Name(String),
+    #[error("a plugin named `{0}` is already installed (remove it first, or pass --force)")]
+    Exists(String),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("cannot write the plugin: {0}")]
+    Write(std::io::Error),
+}
+
+/// Validates and installs the component at `path` (world check, import check, trial
+/// instantiation, `describe`), refusing tool ids that clash with loaded tools.
+pub async fn install(
+    runtime: &Runtime,
+    paths: &Paths,
+    path: &Path,
+    name: Option<String>,
+    force: bool,
+) -> Result<installed::Manifest, InstallError> {
+    let bytes = std::fs::read(path).map_err(|source| InstallError::Read { path: path.to_path_buf(), source })?;
+    let name = name.unwrap_or_else(|| installed::name_from_path(path));
+    if !installed::valid_name(&name) {
+        return Err(InstallError::Name(name));
+    }
+    let store = installed::PluginStore::new(paths.plugins_dir());
+    if store.exists(&name) && !force {
+        return Err(InstallError::Exists(name));
+    }
+    let hash = crate::runtime::sha256(&bytes);
+    let plugin = runtime
+        .load_tool_plugin(&name, &bytes, &hash, Grants::read_only(), Default::default(), true)
+        .await?;
+    if plugin.tools.is_empty() {
+        return Err(InstallError::Conflict(format!("{name}: describes no tools")));
+    }
+    let (existing, _) = load_all(runtime, paths, &WasmcodeSettings::default(), None).await;
+    for spec in &plugin.tools {
+        if let Some(owner) = existing.plugin_for(&spec.id)
+            && &*owner.name != name.as_str()
+        {
+            return Err(InstallError::Conflict(format!(
+                "{name}: tool `{}` is already provided by plugin `{}`",
+                spec.id, owner.name
+            )));
+        }
+    }
+    let manifest = installed::Manifest {
+        name: name.clone(),
+        sha256: hex::encode(hash),
+        source: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        tools: plugin.tools.iter().map(|t| t.id.clone()).collect(),
+        imports: plugin.imports.clone(),
+    };
+    store.install(&manifest, &bytes).map_err(InstallError::Write)?;
+    Ok(manifest)
+}
+
+/// Writes a file readable by this user only, through a temporary file and a rename.
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! The on-disk compile cache: a component is compiled by Cranelift once, then loaded with a
+//! near-free `deserialize` on every later start. Entries are keyed by the component's SHA-256
+//! and by the engine's compatibility hash, since a `.cwasm` only loads into an identically
+//! configured engine of the same wasmtime version.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+pub type ContentHash = [u8; 32];
+
+pub fn sha256(bytes: &[u8]) -> ContentHash {
+    Sha256::digest(bytes).into()
+}
+
+pub struct CompileCache {
+    /// `None` disables the cache (every load compiles).
+    dir: Option<PathBuf>,
+}
+
+impl CompileCache {
+    /// A cache under `root`, in a subdirectory specific to this engine's configuration.
+    pub fn new(engine: &Engine, root: Option<&Path>) -> Self {
+        let dir = root.map(|root| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut hasher);
+            root.join(format!("wasmtime-48-{:016x}", hasher.finish()))
+        });
+        Self { dir }
+    }
+
+    fn entry(&self, hash: &ContentHash, extension: &str) -> Option<PathBuf> {
+        self.dir.as_ref().map(|dir| dir.join(format!("{}.{extension}", hex::encode(hash))))
+    }
+
+    /// The compiled component for `bytes`, from the cache when present and valid, otherwise
+    /// compiled and stored. A cache entry that fails to load is replaced, never trusted.
+    pub fn component(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        hash: &ContentHash,
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        if let Some(path) = self.entry(hash, "cwasm")
+            && path.exists()
+        {
+            match deserialize(engine, &path) {
+                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                Err(e) => tracing::warn!(path = %path.display(), "discarding unusable compile cache entry: {e}"),
+            }
+        }
+        let component = Component::new(engine, bytes)?;
+        if let Some(path) = self.entry(hash, "cwasm") {
+            match component.serialize() {
+                Ok(compiled) => {
+                    if let Err(e) = write_atomically(&path, &compiled) {
+                        tracing::warn!(path = %path.display(), "cannot write compile cache entry: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!("cannot serialize compiled component: {e}"),
+            }
+        }
+        Ok((component, CacheOutcome::Compiled))
+    }
+
+    /// Side data stored with a component (e.g. its `describe()` result), by content hash.
+    pub fn read_side(&self, hash: &ContentHash, extension: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.entry(hash, extension)?).ok()
+    }
+
+    pub fn write_side(&self, hash: &ContentHash, extension: &str, data: &[u8]) {
+        if let Some(path) = self.entry(hash, extension)
+            && let Err(e) = write_atomically(&path, data)
+        {
+            tracing::warn!(path = %path.display(), "cannot write compile cache entry: {e}");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    Hit,
+    Compiled,
+}
+
+#[allow(unsafe_code, reason = "loading precompiled code is unsafe by nature; see the safety note")]
+fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: the file was written by `write_atomically` from `Component::serialize` of this
+    // same engine configuration (the directory name pins wasmtime's version and the engine's
+    // compatibility hash), in a cache directory created with mode 0700 for this user only.
+    // wasmtime still checks the header and refuses a mismatched or corrupt artifact.
+    unsafe { Component::deserialize_file(engine, path) }
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves a half-written entry.
+fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}

@@ -1,0 +1,56 @@
+//! The HTTP server: the router built from the API modules (so the OpenAPI document is generated
+//! from the same code), JSON fallbacks for unknown routes and methods, and `/doc`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::{Method, Uri};
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::{self, error::ApiError};
+use crate::plugins::ToolRegistry;
+use crate::runtime::Runtime;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub runtime: Arc<Runtime>,
+    pub tools: Arc<ToolRegistry>,
+}
+
+#[derive(OpenApi)]
+#[openapi(info(title = "opencode", version = "1.0.0", description = "opencode api, served by wasmcode"))]
+struct ApiDoc;
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api::global::health))
+        .routes(routes!(api::tool::ids))
+        .routes(routes!(api::tool::list))
+}
+
+/// The OpenAPI 3.1 document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().into_openapi()
+}
+
+pub fn router(state: AppState) -> axum::Router {
+    let (router, doc) = api_router().split_for_parts();
+    let doc = Arc::new(doc);
+    router
+        .route("/doc", get(move || async move { Json((*doc).clone()) }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("No route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("Method {method} is not allowed on {}", uri.path()))
+}
