@@ -1,0 +1,11 @@
+//! Integration tests of wasmcode, and the WebAssembly components they load.
+//!
+//! The build script compiles the test fixtures in `tests/guests/` (`fixture-probe`,
+//! `fixture-trap-on-init`, `fixture-wrong-world`) and the example plugins in `examples/` to
+//! `wasm32-wasip2` components; [`guests`] holds the absolute path of each `.wasm` file.
+
+/// Paths of the built guest components: `FIXTURE_PROBE`, `FIXTURE_TRAP_ON_INIT`,
+/// `FIXTURE_WRONG_WORLD`, and one constant per example (`WORDCOUNT`, ...).
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}

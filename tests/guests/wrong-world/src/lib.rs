@@ -1,0 +1,27 @@
+//! Test fixture `fixture-wrong-world`: a valid component of the `formatter-plugin` world (it
+//! trims trailing whitespace), which the host must refuse to load as a tool plugin.
+
+wit_bindgen::generate!({
+    world: "formatter-plugin",
+    path: "../../../wit",
+});
+
+use exports::wasmcode::plugin::formatter::{FormatError, Guest};
+
+struct TrimTrailingWhitespace;
+
+impl Guest for TrimTrailingWhitespace {
+    fn extensions() -> Vec<String> {
+        vec!["txt".to_string(), "md".to_string()]
+    }
+
+    fn format(_path: String, content: String) -> Result<String, FormatError> {
+        let mut out = content.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+        if content.ends_with('\n') {
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}
+
+export!(TrimTrailingWhitespace);
