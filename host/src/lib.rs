@@ -4,8 +4,10 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod paths;
+pub mod permission;
 pub mod plugins;
 pub mod runtime;
 pub mod server;

@@ -112,6 +112,8 @@ pub enum ToolError {
     InvalidArgs(String),
     /// The user refused a permission; carries their feedback if any.
     Rejected(Option<String>),
+    /// A permission rule refused the call; carries the rule.
+    Denied(String),
     /// The call ran and failed.
     Failed(String),
 }
@@ -130,6 +132,7 @@ impl std::fmt::Display for ToolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::InvalidArgs(m) | Self::Failed(m) => f.write_str(m),
+            Self::Denied(rule) => write!(f, "permission denied: {rule}"),
             Self::Rejected(Some(m)) => write!(f, "permission rejected: {m}"),
             Self::Rejected(None) => f.write_str("permission rejected"),
         }
@@ -141,6 +144,7 @@ impl From<ToolError> for wit::ToolError {
         match e {
             ToolError::InvalidArgs(m) => wit::ToolError::InvalidArgs(m),
             ToolError::Rejected(m) => wit::ToolError::Rejected(m),
+            ToolError::Denied(m) => wit::ToolError::Denied(m),
             ToolError::Failed(m) => wit::ToolError::Failed(m),
         }
     }
@@ -233,9 +237,7 @@ impl Context {
         };
         host::ask_permission(&request).map_err(|denied| match denied {
             host::PermissionDenied::Rejected(feedback) => ToolError::Rejected(feedback),
-            host::PermissionDenied::Denied(rule) => {
-                ToolError::Failed(format!("permission denied by rule: {rule}"))
-            }
+            host::PermissionDenied::Denied(rule) => ToolError::Denied(rule),
         })
     }
 

@@ -1,8 +1,9 @@
-//! Integration tests of wasmcode, and the WebAssembly components they load.
+//! Integration tests of wasmcode: their harness, and the WebAssembly components they load.
 //!
 //! The build script compiles the test fixtures in `tests/guests/` (`fixture-probe`,
 //! `fixture-trap-on-init`, `fixture-wrong-world`) and the example plugins in `examples/` to
-//! `wasm32-wasip2` components; [`guests`] holds the absolute path of each `.wasm` file.
+//! `wasm32-wasip2` components; [`guests`] holds the absolute path of each `.wasm` file. The tests
+//! themselves are in `tests/all/`, one binary with one module per area.
 
 /// Paths of the built guest components: `FIXTURE_PROBE`, `FIXTURE_TRAP_ON_INIT`,
 /// `FIXTURE_WRONG_WORLD`, and one constant per example (`WORDCOUNT`, ...).

@@ -1,5 +1,5 @@
 //! One error type for every handler: `{name, data: {message}}` with the right status. Client
-//! mistakes are 4xx and logged at warn; only real server faults are 500, logged at error.
+//! mistakes are 4xx and logged at warn; only real server faults are 5xx, logged at error.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -7,19 +7,21 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::runtime::{CallError, ToolFailure};
+
 #[derive(Debug)]
-pub enum ApiError {
-    /// Bad input; `kind` says where (`Query`, `Payload`, `Path`).
-    BadRequest { message: String, kind: &'static str },
-    NotFound(String),
-    MethodNotAllowed(String),
-    Internal(String),
+pub struct ApiError {
+    pub status: StatusCode,
+    /// The error's name in the body (`BadRequest`, `NotFoundError`, ...).
+    pub name: &'static str,
+    pub message: String,
+    /// Where bad input was found (`Query`, `Payload`, `Path`), for 400s.
+    pub kind: Option<&'static str>,
 }
 
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `BadRequest`, `NotFoundError`, `MethodNotAllowed` or `UnknownError`.
     pub name: String,
     pub data: ErrorData,
 }
@@ -31,21 +33,66 @@ pub struct ErrorData {
     pub kind: Option<String>,
 }
 
+impl ApiError {
+    pub fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
+        Self { status, name, message: message.into(), kind: None }
+    }
+
+    pub fn bad_request(message: impl Into<String>, kind: &'static str) -> Self {
+        Self { kind: Some(kind), ..Self::new(StatusCode::BAD_REQUEST, "BadRequest", message) }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFoundError", message)
+    }
+
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", message)
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(error: CallError) -> Self {
+        let message = error.to_string();
+        match error {
+            CallError::Tool { kind: ToolFailure::InvalidArgs, .. } => Self::bad_request(message, "Payload"),
+            CallError::Tool { kind: ToolFailure::Rejected(_), .. } => {
+                Self::new(StatusCode::FORBIDDEN, "PermissionRejectedError", message)
+            }
+            CallError::Tool { kind: ToolFailure::Denied, .. } => {
+                Self::new(StatusCode::FORBIDDEN, "PermissionDeniedError", message)
+            }
+            CallError::Tool { kind: ToolFailure::UnknownTool, .. } | CallError::UnknownTool { .. } => {
+                Self::not_found(message)
+            }
+            CallError::Tool { kind: ToolFailure::Failed, .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "ToolError", message)
+            }
+            CallError::Timeout { .. } => Self::new(StatusCode::GATEWAY_TIMEOUT, "PluginTimeoutError", message),
+            CallError::Busy { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "PluginBusyError", message),
+            CallError::OutOfMemory { .. } | CallError::Trap { .. } | CallError::Instantiate { .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, "PluginError", message)
+            }
+            CallError::Setup { .. } => Self::internal(message),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, name, message, kind) = match self {
-            ApiError::BadRequest { message, kind } => (StatusCode::BAD_REQUEST, "BadRequest", message, Some(kind)),
-            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, "NotFoundError", message, None),
-            ApiError::MethodNotAllowed(message) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", message, None),
-            ApiError::Internal(message) => {
-                tracing::error!("internal error: {message}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", message, None)
-            }
-        };
-        if status.is_client_error() {
-            tracing::warn!(%status, "{message}");
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, "{}", self.message);
+        } else {
+            tracing::warn!(status = %self.status, "{}", self.message);
         }
-        let body = ErrorBody { name: name.into(), data: ErrorData { message, kind: kind.map(String::from) } };
-        (status, Json(body)).into_response()
+        let body = ErrorBody {
+            name: self.name.into(),
+            data: ErrorData { message: self.message, kind: self.kind.map(String::from) },
+        };
+        (self.status, Json(body)).into_response()
     }
 }

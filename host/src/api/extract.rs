@@ -1,7 +1,7 @@
 //! Extractors that turn malformed input into a 400 `ApiError` in OpenCode's wording, instead
 //! of axum's plain-text rejections.
 
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -16,7 +16,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ValidQuery<T> 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::BadRequest { message: query_message(&rejection.body_text()), kind: "Query" }),
+            Err(rejection) => Err(ApiError::bad_request(query_message(&rejection.body_text()), "Query")),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections (bad JSON, wrong types, wrong content type, too large) are 400/413
+/// `ApiError`s.
+pub struct ValidJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let message = rejection.body_text();
+                if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Err(ApiError::new(status, "PayloadTooLargeError", message))
+                } else {
+                    Err(ApiError::bad_request(message, "Payload"))
+                }
+            }
         }
     }
 }

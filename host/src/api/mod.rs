@@ -5,3 +5,4 @@ pub mod error;
 pub mod extract;
 pub mod global;
 pub mod tool;
+pub mod v1;

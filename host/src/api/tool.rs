@@ -46,6 +46,10 @@ pub async fn list(
     ValidQuery(_query): ValidQuery<ToolListQuery>,
 ) -> Json<Vec<ToolListItem>> {
     // Every loaded tool works with every model: the schemas do not vary by provider.
+    all_tools(&state)
+}
+
+pub(super) fn all_tools(state: &AppState) -> Json<Vec<ToolListItem>> {
     Json(
         state
             .tools

@@ -69,5 +69,7 @@ pub enum ToolFailure {
     InvalidArgs,
     /// The user refused a permission; carries their feedback.
     Rejected(Option<String>),
+    /// A permission rule refused the call.
+    Denied,
     Failed,
 }

@@ -1,6 +1,7 @@
 //! The HTTP server: the router built from the API modules (so the OpenAPI document is generated
 //! from the same code), JSON fallbacks for unknown routes and methods, and `/doc`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Json;
@@ -11,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{self, error::ApiError};
+use crate::permission::Ruleset;
 use crate::plugins::ToolRegistry;
 use crate::runtime::Runtime;
 
@@ -19,6 +21,10 @@ use crate::runtime::Runtime;
 pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub tools: Arc<ToolRegistry>,
+    /// The project directory tools run against.
+    pub project: PathBuf,
+    /// The permission rules for calls nobody can be asked about.
+    pub permissions: Arc<Ruleset>,
 }
 
 #[derive(OpenApi)]
@@ -30,6 +36,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(api::global::health))
         .routes(routes!(api::tool::ids))
         .routes(routes!(api::tool::list))
+        .routes(routes!(api::v1::tools))
+        .routes(routes!(api::v1::execute_tool))
 }
 
 /// The OpenAPI 3.1 document of every route.
@@ -48,9 +56,9 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::NotFound(format!("No route for {method} {}", uri.path()))
+    ApiError::not_found(format!("No route for {method} {}", uri.path()))
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::MethodNotAllowed(format!("Method {method} is not allowed on {}", uri.path()))
+    ApiError::method_not_allowed(format!("Method {method} is not allowed on {}", uri.path()))
 }

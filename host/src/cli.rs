@@ -1,0 +1,266 @@
+//! The `wasmcode` command line: the server, and the management of its plugins.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::permission::Ruleset;
+use crate::plugins::{self, installed::PluginStore, trust::TrustList};
+use crate::runtime::{Runtime, RuntimeOptions, interface_names};
+
+#[derive(Parser)]
+#[command(name = "wasmcode", version, about = "A coding-agent server that speaks OpenCode's HTTP API, \
+with every tool a sandboxed WebAssembly component")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server for the project in the current directory.
+    #[command(visible_alias = "server")]
+    Serve(ServeArgs),
+    /// Install, list, inspect and remove tool plugins (WebAssembly components).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Print the OpenAPI 3.1 document of the HTTP API.
+    Openapi,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 4096)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    hostname: String,
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Validate a component and install it for every project.
+    Install {
+        /// The component file (`.wasm`, world `wasmcode:plugin/tool-plugin`).
+        file: PathBuf,
+        /// Name to install it under (default: from the file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace an installed plugin of the same name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List loaded plugins and their tools.
+    List,
+    /// Remove an installed plugin.
+    Remove { name: String },
+    /// Show a component's world, imports, exports and tools.
+    Inspect {
+        /// A component file, or the name of an installed plugin.
+        target: String,
+    },
+    /// Trust a project-local plugin (in `.wasmcode/plugins/`) so it is loaded.
+    Trust { file: PathBuf },
+}
+
+/// Parses the command line and runs it; the binary's whole `main`.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let paths = Paths::from_env();
+    match cli.command {
+        Command::Serve(args) => serve(paths, args).await,
+        Command::Plugin(command) => plugin(paths, command).await,
+        Command::Openapi => {
+            println!("{}", crate::server::openapi().to_pretty_json()?);
+            Ok(())
+        }
+    }
+}
+
+fn new_runtime(paths: &Paths) -> anyhow::Result<Runtime> {
+    let options = RuntimeOptions { cache_dir: Some(paths.compile_cache_dir()), ..RuntimeOptions::default() };
+    Runtime::new(&options).map_err(|e| anyhow::anyhow!("cannot start the WebAssembly runtime: {e:#}"))
+}
+
+fn load_config(paths: &Paths, project: &Path) -> anyhow::Result<Config> {
+    let inline = std::env::var("OPENCODE_CONFIG_CONTENT").ok();
+    Ok(Config::load(&paths.config, project, inline.as_deref())?)
+}
+
+async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
+    let project = std::env::current_dir().context("cannot read the current directory")?;
+    let config = load_config(&paths, &project)?;
+    let runtime = Arc::new(new_runtime(&paths)?);
+    let (tools, warnings) = plugins::load_all(&runtime, &paths, &config.wasmcode, Some(&project)).await;
+    for warning in &warnings {
+        tracing::warn!(plugin = %warning.plugin, "{}", warning.message);
+    }
+    tracing::info!(tools = tools.ids().count(), plugins = tools.plugins().len(), "plugins loaded");
+
+    let addr: SocketAddr = format!("{}:{}", args.hostname, args.port)
+        .parse()
+        .or_else(|_| {
+            use std::net::ToSocketAddrs;
+            (args.hostname.as_str(), args.port)
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| std::io::Error::other("no address"))
+        })
+        .with_context(|| format!("cannot resolve --hostname {}", args.hostname))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let mut permissions = Ruleset::defaults();
+    if let Some(rules) = config.raw.get("permission") {
+        permissions.extend(Ruleset::from_config(rules).map_err(anyhow::Error::msg)?);
+    }
+    let state = crate::server::AppState {
+        runtime,
+        tools: Arc::new(tools),
+        project: project.clone(),
+        permissions: Arc::new(permissions),
+    };
+    let app = crate::server::router(state);
+    // Tests and scripts read this line to learn the port.
+    println!("wasmcode server listening on http://{local}");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn plugin(paths: Paths, command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Install { file, name, force } => {
+            let runtime = new_runtime(&paths)?;
+            let manifest = plugins::install(&runtime, &paths, &file, name, force).await?;
+            println!("installed plugin `{}` ({})", manifest.name, &manifest.sha256[..12]);
+            println!("tools: {}", manifest.tools.join(", "));
+            let requested = capabilities(&manifest.imports);
+            if !requested.is_empty() {
+                println!(
+                    "requests: {} (granted: filesystem read-only; grant more under wasmcode.plugins.{}.grants \
+                     in opencode.json)",
+                    requested.join(", "),
+                    manifest.name
+                );
+            }
+            Ok(())
+        }
+        PluginCommand::List => {
+            let project = std::env::current_dir()?;
+            let config = load_config(&paths, &project)?;
+            let runtime = new_runtime(&paths)?;
+            let (tools, warnings) = plugins::load_all(&runtime, &paths, &config.wasmcode, Some(&project)).await;
+            for loaded in tools.plugins() {
+                let origin = match &loaded.origin {
+                    plugins::Origin::FirstParty => "first-party".to_string(),
+                    plugins::Origin::Installed => "installed".to_string(),
+                    plugins::Origin::Project(path) => format!("project {}", path.display()),
+                };
+                let ids: Vec<&str> = loaded.plugin.tools.iter().map(|t| t.id.as_str()).collect();
+                println!("{:<24} {:<12} {}  tools: {}", loaded.plugin.name, origin, &loaded.sha256[..12], ids.join(", "));
+            }
+            for warning in warnings {
+                println!("not loaded: {}: {}", warning.plugin, warning.message);
+            }
+            Ok(())
+        }
+        PluginCommand::Remove { name } => {
+            if PluginStore::new(paths.plugins_dir()).remove(&name)? {
+                println!("removed plugin `{name}`");
+                Ok(())
+            } else {
+                bail!("no installed plugin named `{name}` (see `wasmcode plugin list`)")
+            }
+        }
+        PluginCommand::Inspect { target } => inspect(&paths, &target).await,
+        PluginCommand::Trust { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let hash = hex::encode(crate::runtime::sha256(&bytes));
+            let mut trust = TrustList::load(&paths.trust_file())?;
+            trust.trust(hash.clone(), std::fs::canonicalize(&file)?);
+            trust.save(&paths.trust_file())?;
+            println!("trusted {} ({})", file.display(), &hash[..12]);
+            Ok(())
+        }
+    }
+}
+
+async fn inspect(paths: &Paths, target: &str) -> anyhow::Result<()> {
+    let path = PathBuf::from(target);
+    let (name, bytes) = if path.exists() {
+        (plugins::installed::name_from_path(&path), std::fs::read(&path)?)
+    } else {
+        let store = PluginStore::new(paths.plugins_dir());
+        let installed = store
+            .list()
+            .into_iter()
+            .flatten()
+            .find(|p| p.manifest.name == target)
+            .with_context(|| format!("{target} is neither a file nor an installed plugin"))?;
+        (target.to_string(), store.read_verified(&installed).map_err(anyhow::Error::msg)?.0)
+    };
+    let runtime = new_runtime(paths)?;
+    let hash = crate::runtime::sha256(&bytes);
+    let (component, _) = runtime.compile(&name, &bytes, &hash)?;
+    let exports = interface_names(runtime.engine(), &component, true);
+    let imports = interface_names(runtime.engine(), &component, false);
+    println!("name:    {name}");
+    println!("sha256:  {}", hex::encode(hash));
+    println!("size:    {} bytes", bytes.len());
+    println!("exports: {}", exports.join(", "));
+    println!("imports: {}", imports.join(", "));
+    println!("capabilities requested: {}", capabilities(&imports).join(", "));
+    let plugin = runtime
+        .load_tool_plugin(&name, &bytes, &hash, Default::default(), Default::default(), true)
+        .await?;
+    println!("world:   wasmcode:plugin/tool-plugin");
+    for tool in &plugin.tools {
+        println!("\ntool `{}`", tool.id);
+        println!("  {}", tool.description.lines().next().unwrap_or_default());
+        println!("  parameters: {}", serde_json::to_string_pretty(&tool.parameters)?.replace('\n', "\n  "));
+    }
+    Ok(())
+}
+
+/// The capabilities a component asks for, read from its imports.
+fn capabilities(imports: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    if imports.iter().any(|i| i.starts_with("wasi:filesystem/")) {
+        out.push("filesystem".to_string());
+    }
+    if imports.iter().any(|i| i.starts_with("wasi:http/")) {
+        out.push("http".to_string());
+    }
+    if imports.iter().any(|i| i.starts_with("wasmcode:plugin/process")) {
+        out.push("process".to_string());
+    }
+    out
+}

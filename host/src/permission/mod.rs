@@ -1,0 +1,165 @@
+//! Permission rules, as OpenCode has them: `{permission, pattern, action}`, last match wins,
+//! default `ask`. Rules come from the agent, the configuration's `permission` key, and the
+//! session; this module evaluates them and answers tool asks where no person can be asked.
+
+mod wildcard;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use wildcard::matches as wildcard_matches;
+
+use crate::runtime::{BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    Deny,
+    Ask,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Rule {
+    pub permission: String,
+    pub pattern: String,
+    pub action: Action,
+}
+
+impl Rule {
+    pub fn new(permission: &str, pattern: &str, action: Action) -> Self {
+        Self { permission: permission.into(), pattern: pattern.into(), action }
+    }
+}
+
+/// An ordered list of rules; later rules override earlier ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ruleset(pub Vec<Rule>);
+
+impl Ruleset {
+    /// The defaults of OpenCode's `build` agent: everything allowed but reading `.env` files,
+    /// leaving the project, and repeated identical calls, which ask.
+    pub fn defaults() -> Self {
+        use Action::*;
+        Self(vec![
+            Rule::new("*", "*", Allow),
+            Rule::new("doom_loop", "*", Ask),
+            Rule::new("external_directory", "*", Ask),
+            Rule::new("read", "*", Allow),
+            Rule::new("read", "*.env", Ask),
+            Rule::new("read", "*.env.*", Ask),
+            Rule::new("read", "*.env.example", Allow),
+        ])
+    }
+
+    pub fn extend(&mut self, rules: impl IntoIterator<Item = Rule>) {
+        self.0.extend(rules);
+    }
+
+    /// The action for `permission` on `pattern`: the last matching rule's, `ask` if none.
+    pub fn evaluate(&self, permission: &str, pattern: &str) -> (Action, Option<&Rule>) {
+        self.0
+            .iter()
+            .rev()
+            .find(|rule| wildcard_matches(&rule.permission, permission) && wildcard_matches(&rule.pattern, pattern))
+            .map(|rule| (rule.action, Some(rule)))
+            .unwrap_or((Action::Ask, None))
+    }
+
+    /// Rules from OpenCode's `permission` configuration: `"allow"` for everything, or
+    /// `{ "<permission>": "<action>" | { "<pattern>": "<action>" } }`.
+    pub fn from_config(value: &serde_json::Value) -> Result<Vec<Rule>, String> {
+        let action = |v: &serde_json::Value, at: &str| -> Result<Action, String> {
+            serde_json::from_value(v.clone())
+                .map_err(|_| format!("permission {at}: expected \"allow\", \"deny\" or \"ask\", got {v}"))
+        };
+        match value {
+            serde_json::Value::String(_) => Ok(vec![Rule { permission: "*".into(), pattern: "*".into(), action: action(value, "")? }]),
+            serde_json::Value::Object(map) => {
+                let mut rules = Vec::new();
+                for (permission, setting) in map {
+                    match setting {
+                        serde_json::Value::Object(patterns) => {
+                            for (pattern, value) in patterns {
+                                rules.push(Rule {
+                                    permission: permission.clone(),
+                                    pattern: pattern.clone(),
+                                    action: action(value, &format!("{permission}.{pattern}"))?,
+                                });
+                            }
+                        }
+                        other => rules.push(Rule {
+                            permission: permission.clone(),
+                            pattern: "*".into(),
+                            action: action(other, permission)?,
+                        }),
+                    }
+                }
+                Ok(rules)
+            }
+            other => Err(format!("permission: expected a string or an object, got {other}")),
+        }
+    }
+}
+
+/// Answers asks from a ruleset alone, for surfaces where nobody can be asked (direct tool
+/// execution, the CLI): `allow` passes, `deny` refuses, and `ask` is refused with a message that
+/// says how to allow it.
+pub struct PolicyAnswerer {
+    pub rules: Ruleset,
+}
+
+impl CallHandler for PolicyAnswerer {
+    fn ask_permission(&self, _call: &CallInfo, ask: PermissionAsk) -> BoxFuture<Result<(), PermissionRefusal>> {
+        let mut verdict = Ok(());
+        for pattern in &ask.patterns {
+            match self.rules.evaluate(&ask.permission, pattern) {
+                (Action::Allow, _) => {}
+                (Action::Deny, rule) => {
+                    let rule = rule.map(|r| format!("{} {} deny", r.permission, r.pattern)).unwrap_or_default();
+                    verdict = Err(PermissionRefusal::Denied(format!(
+                        "`{}` on {pattern} is denied by the rule `{rule}`",
+                        ask.permission
+                    )));
+                    break;
+                }
+                (Action::Ask, _) => {
+                    verdict = Err(PermissionRefusal::Denied(format!(
+                        "`{}` on {pattern} needs the user's approval, which cannot be given here; allow it \
+                         in opencode.json (\"permission\": {{\"{}\": {{\"{pattern}\": \"allow\"}}}}) or use a \
+                         session",
+                        ask.permission, ask.permission
+                    )));
+                    break;
+                }
+            }
+        }
+        Box::pin(async move { verdict })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_match_wins_and_default_is_ask() {
+        let rules = Ruleset::defaults();
+        assert_eq!(rules.evaluate("read", "src/main.rs").0, Action::Allow);
+        assert_eq!(rules.evaluate("read", "/p/.env").0, Action::Ask);
+        assert_eq!(rules.evaluate("read", "/p/.env.example").0, Action::Allow);
+        assert_eq!(rules.evaluate("external_directory", "/etc").0, Action::Ask);
+        assert_eq!(Ruleset::default().evaluate("bash", "ls").0, Action::Ask);
+    }
+
+    #[test]
+    fn config_rules_override_defaults() {
+        let mut rules = Ruleset::defaults();
+        let config = serde_json::json!({"bash": {"*": "ask", "git *": "allow"}, "edit": "deny"});
+        rules.extend(Ruleset::from_config(&config).expect("valid permission config"));
+        assert_eq!(rules.evaluate("bash", "git status").0, Action::Allow);
+        assert_eq!(rules.evaluate("bash", "rm -rf /").0, Action::Ask);
+        assert_eq!(rules.evaluate("edit", "a.txt").0, Action::Deny);
+        assert!(Ruleset::from_config(&serde_json::json!({"edit": "maybe"})).is_err());
+    }
+}

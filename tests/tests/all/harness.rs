@@ -1,0 +1,224 @@
+//! Throwaway projects and XDG directories, a shared plugin runtime, and the real server binary
+//! started on a free loopback port. Nothing here touches the real home directory or the test
+//! process's environment.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use wasmcode::paths::Paths;
+use wasmcode::permission::{PolicyAnswerer, Ruleset};
+use wasmcode::runtime::{
+    CallError, CallHandler, Grants, Limits, LoadError, Runtime, RuntimeOptions, ToolCall, ToolOutput, ToolPlugin,
+};
+
+/// The `XDG_CACHE_HOME` of every test: compiled components are shared by every test of a run
+/// (and across runs: entries are keyed by content and engine), so each component is compiled
+/// once, whether by the in-process runtime or by a spawned server.
+pub fn shared_xdg_cache() -> PathBuf {
+    std::env::temp_dir().join("wasmcode-tests-xdg-cache")
+}
+
+fn shared_paths_cache() -> PathBuf {
+    shared_xdg_cache().join("wasmcode")
+}
+
+/// One plugin runtime for the whole test binary, as in the server.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let cache = Paths { data: PathBuf::new(), cache: shared_paths_cache(), config: PathBuf::new() };
+        let options = RuntimeOptions { cache_dir: Some(cache.compile_cache_dir()), ..RuntimeOptions::default() };
+        Runtime::new(&options).expect("the plugin runtime starts")
+    })
+}
+
+/// A temporary project directory with a file outside it, and private XDG directories.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub project: PathBuf,
+    /// A file next to the project, which nothing inside it may reach.
+    pub secret: PathBuf,
+    /// The directories the spawned binary uses (from the `XDG_*` variables the harness sets).
+    pub paths: Paths,
+    xdg_data: PathBuf,
+    xdg_config: PathBuf,
+}
+
+pub const SECRET: &str = "top secret, outside the project\n";
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        // Resolve symlinks in the temp path (e.g. /tmp -> /private/tmp) so prefixes compare.
+        let root = std::fs::canonicalize(dir.path()).expect("temp dir resolves");
+        let project = root.join("project");
+        std::fs::create_dir_all(project.join("src")).expect("project dir");
+        std::fs::write(project.join("hello.txt"), "hello\nworld\n").expect("write hello.txt");
+        let secret = root.join("secret.txt");
+        std::fs::write(&secret, SECRET).expect("write secret");
+        let (xdg_data, xdg_config) = (root.join("xdg-data"), root.join("xdg-config"));
+        let paths = Paths {
+            data: xdg_data.join("wasmcode"),
+            cache: shared_paths_cache(),
+            config: xdg_config.join("opencode"),
+        };
+        Self { dir, project, secret, paths, xdg_data, xdg_config }
+    }
+
+    pub fn write(&self, relative: &str, content: &str) -> PathBuf {
+        let path = self.project.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("parent dir");
+        }
+        std::fs::write(&path, content).expect("write project file");
+        path
+    }
+
+    /// The `wasmcode` command, run in the project with this environment's XDG directories.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wasmcode-e2e"));
+        command
+            .current_dir(&self.project)
+            .env("XDG_DATA_HOME", &self.xdg_data)
+            .env("XDG_CACHE_HOME", shared_xdg_cache())
+            .env("XDG_CONFIG_HOME", &self.xdg_config)
+            .env_remove("OPENCODE_CONFIG_CONTENT")
+            .env_remove("OPENCODE_SERVER_PASSWORD")
+            .env("RUST_LOG", "warn");
+        command
+    }
+
+    /// Runs `wasmcode <args>` to completion.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.command().args(args).output().expect("the wasmcode binary runs")
+    }
+
+    /// Starts `wasmcode serve` on a free port and waits until it answers.
+    pub fn serve(&self) -> Server {
+        Server::start(self.command())
+    }
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running server, killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    fn start(mut command: Command) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = command
+            .args(["serve", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the server starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("wasmcode server listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(120)).expect("the server prints its address");
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("an HTTP client");
+        Self { child, base, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET reaches the server");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self.http.post(self.url(path)).json(&body).send().await.expect("POST reaches the server");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Asserts the server is alive and well.
+    pub async fn assert_healthy(&self) {
+        let (status, body) = self.get("/global/health").await;
+        assert_eq!((status, &body["healthy"]), (200, &serde_json::json!(true)), "server unhealthy: {body}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Loads the component at `path` as a tool plugin with full validation.
+pub async fn load(path: &str, name: &str, grants: Grants, limits: Limits) -> Result<ToolPlugin, LoadError> {
+    let bytes = std::fs::read(path).expect("the fixture was built");
+    let hash = wasmcode::runtime::sha256(&bytes);
+    runtime().load_tool_plugin(name, &bytes, &hash, grants, limits, true).await
+}
+
+/// Loads an embedded first-party plugin by name.
+pub async fn first_party(name: &str) -> ToolPlugin {
+    let embedded = wasmcode::plugins::first_party::FIRST_PARTY
+        .iter()
+        .find(|e| e.name == name)
+        .expect("a first-party plugin of that name");
+    let grants = wasmcode::plugins::first_party::default_grants(name);
+    runtime()
+        .load_tool_plugin(name, embedded.bytes, &embedded.sha256, grants, Limits::default(), false)
+        .await
+        .expect("first-party plugins load")
+}
+
+/// Allows every permission: tool behaviour tests are not about permissions.
+pub fn allow_all() -> Arc<dyn CallHandler> {
+    let mut rules = Ruleset::defaults();
+    rules.extend(Ruleset::from_config(&serde_json::json!("allow")).expect("valid rule"));
+    Arc::new(PolicyAnswerer { rules })
+}
+
+/// Calls `tool` of `plugin` with `args` against `project`.
+pub async fn call(
+    plugin: &ToolPlugin,
+    project: &Path,
+    tool: &str,
+    args: serde_json::Value,
+) -> Result<ToolOutput, CallError> {
+    call_with(plugin, project, tool, args, allow_all()).await
+}
+
+pub async fn call_with(
+    plugin: &ToolPlugin,
+    project: &Path,
+    tool: &str,
+    args: serde_json::Value,
+    handler: Arc<dyn CallHandler>,
+) -> Result<ToolOutput, CallError> {
+    let call = ToolCall {
+        tool: tool.to_string(),
+        args_json: args.to_string(),
+        session_id: "ses_test".into(),
+        message_id: "msg_test".into(),
+        call_id: "call_test".into(),
+        agent: "build".into(),
+        project_root: project.to_path_buf(),
+    };
+    runtime().call_tool(plugin, call, handler).await
+}

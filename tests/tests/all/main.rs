@@ -1,0 +1,8 @@
+//! wasmcode's integration tests: one test binary (as wasmtime does), one module per area.
+
+mod harness;
+mod openapi;
+mod plugin_cli;
+mod sandbox;
+mod server;
+mod tools;

@@ -1,0 +1,24 @@
+//! The checked-in `openapi.json` is the document the server generates; a change to the API
+//! that is not reflected there fails here.
+
+#[test]
+fn checked_in_openapi_matches_the_generated_document() {
+    let generated = wasmcode::server::openapi().to_pretty_json().expect("the document serializes");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
+    let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        checked_in.trim_end() == generated.trim_end(),
+        "openapi.json is out of date; regenerate it with `cargo run -p wasmcode -- openapi > openapi.json`"
+    );
+}
+
+#[test]
+fn every_operation_has_an_operation_id() {
+    let doc = serde_json::to_value(wasmcode::server::openapi()).expect("serializes");
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            assert!(operation["operationId"].is_string(), "{method} {path} has no operationId");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The first-party tools, run as components, against behaviour modelled on the reference.
