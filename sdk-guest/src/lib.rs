@@ -426,3 +426,8 @@ mod tests {
         assert_eq!(schema["required"], serde_json::json!(["filePath"]));
     }
 }
+
+/// The Rust examples of the repository's README compile as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
