@@ -108,7 +108,19 @@ fn read_file(path: &PathBuf) -> Result<Option<serde_json::Value>, ConfigError> {
 
 /// Parses JSON with comments and trailing commas, reporting the position of a syntax error.
 pub fn parse(file: &str, text: &str) -> Result<serde_json::Value, ConfigError> {
-    let options = jsonc_parser::ParseOptions { allow_comments: true, allow_trailing_commas: true, ..Default::default() };
+    // JSONC as OpenCode reads it: comments and trailing commas, nothing looser.
+    let options = jsonc_parser::ParseOptions {
+        allow_comments: true,
+        allow_trailing_commas: true,
+        allow_loose_object_property_names: false,
+        allow_missing_commas: false,
+        allow_single_quoted_strings: false,
+        allow_hexadecimal_numbers: false,
+        allow_unary_plus_numbers: false,
+        allow_bare_decimal_point_numbers: false,
+        allow_non_finite_numbers: false,
+        allow_extended_string_escapes: false,
+    };
     let value: Option<serde_json::Value> =
         jsonc_parser::parse_to_serde_value(text, &options).map_err(|e| ConfigError::Syntax {
             file: file.to_string(),
@@ -154,8 +166,11 @@ mod tests {
     #[test]
     fn syntax_errors_carry_line_and_column() {
         let err = parse("opencode.json", "{\n  \"model\": \"a/b\"\n  \"x\": 1\n}").expect_err("missing comma");
-        let ConfigError::Syntax { line, column, .. } = err else { panic!("not a syntax error: {err}") };
-        assert_eq!((line, column), (3, 3));
+        let ConfigError::Syntax { line, column, ref message, .. } = err else { panic!("not a syntax error: {err}") };
+        // Where the comma is missing: right after the previous value.
+        assert_eq!((line, column), (2, 17), "{err}");
+        assert!(message.to_lowercase().contains("comma"), "{err}");
+        assert!(err.to_string().starts_with("opencode.json:2:17: "), "{err}");
     }
 
     #[test]

@@ -9,12 +9,12 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        if pi < p.len() && p[pi] == '*' {
             star = Some((pi, ti));
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some((star_p, star_t)) = star {
             pi = star_p + 1;
             ti = star_t + 1;
@@ -41,5 +41,8 @@ mod tests {
         assert!(matches("a?c", "abc"));
         assert!(!matches("a?c", "ac"));
         assert!(matches("**a", "bba"));
+        // A `*` in the pattern is a wildcard even where the text has a literal `*`.
+        assert!(matches("*", "**/*.rs"));
+        assert!(matches("src/*", "src/*.rs"));
     }
 }

@@ -131,7 +131,7 @@ pub(super) fn new_store(
         call_id: call.call_id.clone(),
         agent: call.agent.clone(),
     };
-    let wasi = wasi_context(&plugin.grants, &call.project_root).map_err(|e| CallError::Setup {
+    let wasi = wasi_context(plugin.grants, &call.project_root).map_err(|e| CallError::Setup {
         plugin: plugin.name.to_string(),
         tool: call.tool.clone(),
         reason: format!("cannot open the project directory {}: {e}", call.project_root.display()),
@@ -204,6 +204,7 @@ fn tool_error(plugin: &ToolPlugin, tool: &str, error: wit::ToolError) -> CallErr
             };
             (ToolFailure::Rejected(feedback), message)
         }
+        wit::ToolError::Denied(rule) => (ToolFailure::Denied, rule),
         wit::ToolError::Failed(m) => (ToolFailure::Failed, m),
     };
     CallError::Tool { plugin: plugin.name.to_string(), tool: tool.to_string(), kind, message }
