@@ -19,7 +19,10 @@ fn main() {
     generated.push_str("pub static FIRST_PARTY: &[Embedded] = &[\n");
     for artifact in &artifacts {
         let bytes = std::fs::read(&artifact.path).expect("the guest build just wrote it");
-        let name = artifact.name.strip_prefix("wasmcode_tool_").unwrap_or(&artifact.name);
+        let name = artifact
+            .name
+            .strip_prefix("wasmcode_tool_")
+            .unwrap_or(&artifact.name);
         let hash = Sha256::digest(&bytes);
         writeln!(
             generated,

@@ -69,12 +69,24 @@ impl Fixture {
         let file = project.join("src").join("settings.rs");
         assert_eq!(SAMPLE.len(), 1024, "the sample file is 1 KiB");
         std::fs::write(&file, SAMPLE).expect("writing the sample file");
-        let paths = Paths { data: root.join("data"), cache: root.join("cache"), config: root.join("config") };
-        Self { _dir: dir, project, file, paths }
+        let paths = Paths {
+            data: root.join("data"),
+            cache: root.join("cache"),
+            config: root.join("config"),
+        };
+        Self {
+            _dir: dir,
+            project,
+            file,
+            paths,
+        }
     }
 
     fn runtime_options(&self) -> RuntimeOptions {
-        RuntimeOptions { cache_dir: Some(self.paths.compile_cache_dir()), ..Default::default() }
+        RuntimeOptions {
+            cache_dir: Some(self.paths.compile_cache_dir()),
+            ..Default::default()
+        }
     }
 
     fn args_json(&self) -> String {
@@ -160,7 +172,9 @@ mod native {
             lines.push(text);
         }
         if count < offset && !(count == 0 && offset == 1) {
-            return Err(format!("Offset {offset} is out of range for this file ({count} lines)"));
+            return Err(format!(
+                "Offset {offset} is out of range for this file ({count} lines)"
+            ));
         }
 
         let mut output = format!("<path>{shown}</path>\n<type>file</type>\n<content>\n");
@@ -187,12 +201,20 @@ mod native {
         output.push_str("\n</content>");
         let preview = lines.iter().take(20).cloned().collect::<Vec<_>>().join("\n");
         let metadata = serde_json::json!({ "preview": preview, "truncated": more || cut, "loaded": [] });
-        Ok(ToolOutput { title, output, metadata })
+        Ok(ToolOutput {
+            title,
+            output,
+            metadata,
+        })
     }
 
     /// As the guest SDK's `Context::resolve`: lexical, refusing paths that leave the root.
     fn project_relative(root: &Path, path: &Path) -> Option<PathBuf> {
-        let relative = if path.is_absolute() { path.strip_prefix(root).ok()? } else { path };
+        let relative = if path.is_absolute() {
+            path.strip_prefix(root).ok()?
+        } else {
+            path
+        };
         let mut out = PathBuf::new();
         for component in relative.components() {
             match component {
@@ -210,7 +232,10 @@ mod native {
     }
 
     fn is_binary(path: &Path, size: u64) -> std::io::Result<bool> {
-        let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
         if BINARY_EXTENSIONS.contains(&ext.as_str()) {
             return Ok(true);
         }
@@ -229,18 +254,27 @@ mod native {
 
 fn tool_call(c: &mut Criterion) {
     let fixture = Fixture::new();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     let runtime = Runtime::new(&fixture.runtime_options()).expect("the wasmtime runtime");
     let settings = WasmcodeSettings::default();
 
     // Populate the compile cache (and each plugin's cached tool list) once: this compiles every
     // first-party component with Cranelift, which is not what start-up normally pays.
     let (registry, warnings) = rt.block_on(plugins::load_all(&runtime, &fixture.paths, &settings, None));
-    assert!(warnings.is_empty(), "first-party plugins load cleanly: {warnings:?}");
+    assert!(
+        warnings.is_empty(),
+        "first-party plugins load cleanly: {warnings:?}"
+    );
     assert_eq!(registry.plugins().len(), first_party::FIRST_PARTY.len());
     drop(registry);
 
-    let embedded = first_party::FIRST_PARTY.iter().find(|e| e.name == "read").expect("a first-party `read`");
+    let embedded = first_party::FIRST_PARTY
+        .iter()
+        .find(|e| e.name == "read")
+        .expect("a first-party `read`");
     let read: ToolPlugin = rt
         .block_on(runtime.load_tool_plugin(
             embedded.name,
@@ -251,7 +285,9 @@ fn tool_call(c: &mut Criterion) {
             false,
         ))
         .expect("loading `read`");
-    let handler: Arc<dyn CallHandler> = Arc::new(PolicyAnswerer { rules: Ruleset::defaults() });
+    let handler: Arc<dyn CallHandler> = Arc::new(PolicyAnswerer {
+        rules: Ruleset::defaults(),
+    });
     let call = ToolCall {
         tool: "read".into(),
         args_json: fixture.args_json(),
@@ -264,12 +300,21 @@ fn tool_call(c: &mut Criterion) {
 
     // Both sides must do the same work: identical output, title and metadata.
     let native = native::read(&fixture.project, &call.args_json).expect("native read");
-    let component = rt.block_on(runtime.call_tool(&read, call.clone(), handler.clone())).expect("component read");
+    let component = rt
+        .block_on(runtime.call_tool(&read, call.clone(), handler.clone()))
+        .expect("component read");
     assert_eq!(native, component, "native and component `read` agree");
-    assert!(native.output.ends_with("(End of file - total 31 lines)\n</content>"));
+    assert!(
+        native
+            .output
+            .ends_with("(End of file - total 31 lines)\n</content>")
+    );
 
     let mut group = c.benchmark_group("tool_call");
-    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(50);
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(50);
 
     group.bench_function("native_read_1k", |b| {
         b.iter(|| native::read(black_box(&fixture.project), black_box(&call.args_json)).expect("native read"))
@@ -284,7 +329,10 @@ fn tool_call(c: &mut Criterion) {
 
     // Milliseconds per iteration: fewer, longer samples. Only the work itself is timed; what it
     // built is dropped outside the clock (a `Runtime`'s drop joins its epoch thread, up to 10 ms).
-    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5)).sample_size(20);
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(20);
 
     group.bench_function("startup_load_first_party_warm_cache", |b| {
         b.iter_custom(|iters| {

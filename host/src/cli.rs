@@ -14,8 +14,12 @@ use crate::plugins::{self, installed::PluginStore, trust::TrustList};
 use crate::runtime::{Runtime, RuntimeOptions, interface_names};
 
 #[derive(Parser)]
-#[command(name = "wasmcode", version, about = "A coding-agent server that speaks OpenCode's HTTP API, \
-with every tool a sandboxed WebAssembly component")]
+#[command(
+    name = "wasmcode",
+    version,
+    about = "A coding-agent server that speaks OpenCode's HTTP API, \
+with every tool a sandboxed WebAssembly component"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,7 +78,8 @@ pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -95,7 +100,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn new_runtime(paths: &Paths) -> anyhow::Result<Runtime> {
-    let options = RuntimeOptions { cache_dir: Some(paths.compile_cache_dir()), ..RuntimeOptions::default() };
+    let options = RuntimeOptions {
+        cache_dir: Some(paths.compile_cache_dir()),
+        ..RuntimeOptions::default()
+    };
     Runtime::new(&options).map_err(|e| anyhow::anyhow!("cannot start the WebAssembly runtime: {e:#}"))
 }
 
@@ -112,7 +120,11 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
     for warning in &warnings {
         tracing::warn!(plugin = %warning.plugin, "{}", warning.message);
     }
-    tracing::info!(tools = tools.ids().count(), plugins = tools.plugins().len(), "plugins loaded");
+    tracing::info!(
+        tools = tools.ids().count(),
+        plugins = tools.plugins().len(),
+        "plugins loaded"
+    );
 
     let addr: SocketAddr = format!("{}:{}", args.hostname, args.port)
         .parse()
@@ -124,7 +136,9 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
                 .ok_or_else(|| std::io::Error::other("no address"))
         })
         .with_context(|| format!("cannot resolve --hostname {}", args.hostname))?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let mut permissions = Ruleset::defaults();
     if let Some(rules) = config.raw.get("permission") {
@@ -139,7 +153,9 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
     let app = crate::server::router(state);
     // Tests and scripts read this line to learn the port.
     println!("wasmcode server listening on http://{local}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 
@@ -160,7 +176,11 @@ async fn plugin(paths: Paths, command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::Install { file, name, force } => {
             let runtime = new_runtime(&paths)?;
             let manifest = plugins::install(&runtime, &paths, &file, name, force).await?;
-            println!("installed plugin `{}` ({})", manifest.name, &manifest.sha256[..12]);
+            println!(
+                "installed plugin `{}` ({})",
+                manifest.name,
+                &manifest.sha256[..12]
+            );
             println!("tools: {}", manifest.tools.join(", "));
             let requested = capabilities(&manifest.imports);
             if !requested.is_empty() {
@@ -177,7 +197,8 @@ async fn plugin(paths: Paths, command: PluginCommand) -> anyhow::Result<()> {
             let project = std::env::current_dir()?;
             let config = load_config(&paths, &project)?;
             let runtime = new_runtime(&paths)?;
-            let (tools, warnings) = plugins::load_all(&runtime, &paths, &config.wasmcode, Some(&project)).await;
+            let (tools, warnings) =
+                plugins::load_all(&runtime, &paths, &config.wasmcode, Some(&project)).await;
             for loaded in tools.plugins() {
                 let origin = match &loaded.origin {
                     plugins::Origin::FirstParty => "first-party".to_string(),
@@ -185,7 +206,13 @@ async fn plugin(paths: Paths, command: PluginCommand) -> anyhow::Result<()> {
                     plugins::Origin::Project(path) => format!("project {}", path.display()),
                 };
                 let ids: Vec<&str> = loaded.plugin.tools.iter().map(|t| t.id.as_str()).collect();
-                println!("{:<24} {:<12} {}  tools: {}", loaded.plugin.name, origin, &loaded.sha256[..12], ids.join(", "));
+                println!(
+                    "{:<24} {:<12} {}  tools: {}",
+                    loaded.plugin.name,
+                    origin,
+                    &loaded.sha256[..12],
+                    ids.join(", ")
+                );
             }
             for warning in warnings {
                 println!("not loaded: {}: {}", warning.plugin, warning.message);
@@ -225,7 +252,10 @@ async fn inspect(paths: &Paths, target: &str) -> anyhow::Result<()> {
             .flatten()
             .find(|p| p.manifest.name == target)
             .with_context(|| format!("{target} is neither a file nor an installed plugin"))?;
-        (target.to_string(), store.read_verified(&installed).map_err(anyhow::Error::msg)?.0)
+        (
+            target.to_string(),
+            store.read_verified(&installed).map_err(anyhow::Error::msg)?.0,
+        )
     };
     let runtime = new_runtime(paths)?;
     let hash = crate::runtime::sha256(&bytes);
@@ -245,7 +275,10 @@ async fn inspect(paths: &Paths, target: &str) -> anyhow::Result<()> {
     for tool in &plugin.tools {
         println!("\ntool `{}`", tool.id);
         println!("  {}", tool.description.lines().next().unwrap_or_default());
-        println!("  parameters: {}", serde_json::to_string_pretty(&tool.parameters)?.replace('\n', "\n  "));
+        println!(
+            "  parameters: {}",
+            serde_json::to_string_pretty(&tool.parameters)?.replace('\n', "\n  ")
+        );
     }
     Ok(())
 }

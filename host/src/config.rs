@@ -13,7 +13,12 @@ use crate::runtime::{Grants, Limits};
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("{file}:{line}:{column}: {message}")]
-    Syntax { file: String, line: usize, column: usize, message: String },
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
     #[error("{file}: {source}")]
@@ -57,7 +62,10 @@ impl WasmcodeSettings {
     }
 
     pub fn grants_for(&self, plugin: &str, default: Grants) -> Grants {
-        self.plugins.get(plugin).and_then(|p| p.grants.clone()).unwrap_or(default)
+        self.plugins
+            .get(plugin)
+            .and_then(|p| p.grants.clone())
+            .unwrap_or(default)
     }
 
     pub fn enabled(&self, plugin: &str) -> bool {
@@ -102,7 +110,10 @@ fn read_file(path: &PathBuf) -> Result<Option<serde_json::Value>, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&path.display().to_string(), &text).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ConfigError::Io { file: path.display().to_string(), source }),
+        Err(source) => Err(ConfigError::Io {
+            file: path.display().to_string(),
+            source,
+        }),
     }
 }
 
@@ -131,7 +142,10 @@ pub fn parse(file: &str, text: &str) -> Result<serde_json::Value, ConfigError> {
     match value {
         None => Ok(serde_json::Value::Object(Default::default())),
         Some(value @ serde_json::Value::Object(_)) => Ok(value),
-        Some(_) => Err(ConfigError::Invalid { file: file.to_string(), message: "must be a JSON object".into() }),
+        Some(_) => Err(ConfigError::Invalid {
+            file: file.to_string(),
+            message: "must be a JSON object".into(),
+        }),
     }
 }
 
@@ -165,8 +179,17 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_line_and_column() {
-        let err = parse("opencode.json", "{\n  \"model\": \"a/b\"\n  \"x\": 1\n}").expect_err("missing comma");
-        let ConfigError::Syntax { line, column, ref message, .. } = err else { panic!("not a syntax error: {err}") };
+        let err =
+            parse("opencode.json", "{\n  \"model\": \"a/b\"\n  \"x\": 1\n}").expect_err("missing comma");
+        let ConfigError::Syntax {
+            line,
+            column,
+            ref message,
+            ..
+        } = err
+        else {
+            panic!("not a syntax error: {err}")
+        };
         // Where the comma is missing: right after the previous value.
         assert_eq!((line, column), (2, 17), "{err}");
         assert!(message.to_lowercase().contains("comma"), "{err}");

@@ -16,7 +16,9 @@ pub struct Paths {
 impl Paths {
     /// From the XDG variables, falling back to `~/.local/share`, `~/.cache`, `~/.config`.
     pub fn from_env() -> Self {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/"));
         let xdg = |var: &str, fallback: &str| {
             std::env::var_os(var)
                 .map(PathBuf::from)

@@ -96,7 +96,11 @@ pub struct Output {
 
 impl Output {
     pub fn new(title: impl Into<String>, output: impl Into<String>) -> Self {
-        Self { title: title.into(), output: output.into(), metadata: serde_json::json!({}) }
+        Self {
+            title: title.into(),
+            output: output.into(),
+            metadata: serde_json::json!({}),
+        }
     }
 
     pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
@@ -222,7 +226,11 @@ impl Context {
         if rel.is_empty() || rel == "." {
             self.directory.clone()
         } else {
-            format!("{}/{}", self.directory.trim_end_matches('/'), rel.trim_start_matches("./"))
+            format!(
+                "{}/{}",
+                self.directory.trim_end_matches('/'),
+                rel.trim_start_matches("./")
+            )
         }
     }
 
@@ -250,7 +258,11 @@ impl Context {
 /// Lexically resolves `path` against the project root without touching the filesystem.
 /// Returns `None` when the result would leave the root.
 fn project_relative(root: &Path, path: &Path) -> Option<PathBuf> {
-    let relative = if path.is_absolute() { path.strip_prefix(root).ok()? } else { path };
+    let relative = if path.is_absolute() {
+        path.strip_prefix(root).ok()?
+    } else {
+        path
+    };
     let mut out = PathBuf::new();
     for component in relative.components() {
         match component {
@@ -264,7 +276,11 @@ fn project_relative(root: &Path, path: &Path) -> Option<PathBuf> {
             Component::RootDir | Component::Prefix(_) => return None,
         }
     }
-    if out.as_os_str().is_empty() { Some(PathBuf::from(".")) } else { Some(out) }
+    if out.as_os_str().is_empty() {
+        Some(PathBuf::from("."))
+    } else {
+        Some(out)
+    }
 }
 
 /// Writing to the server's log, tagged with the plugin's name.
@@ -390,8 +406,14 @@ mod tests {
     #[test]
     fn resolves_paths_inside_the_project() {
         let root = Path::new("/work/p");
-        assert_eq!(project_relative(root, Path::new("/work/p/src/a.rs")), Some("src/a.rs".into()));
-        assert_eq!(project_relative(root, Path::new("src/../b.rs")), Some("b.rs".into()));
+        assert_eq!(
+            project_relative(root, Path::new("/work/p/src/a.rs")),
+            Some("src/a.rs".into())
+        );
+        assert_eq!(
+            project_relative(root, Path::new("src/../b.rs")),
+            Some("b.rs".into())
+        );
         assert_eq!(project_relative(root, Path::new("/work/p")), Some(".".into()));
         assert_eq!(project_relative(root, Path::new("./")), Some(".".into()));
     }

@@ -45,13 +45,25 @@ pub fn build_workspace(workspace: &Path, extra_inputs: &[&Path]) -> Vec<Artifact
         .env("CARGO_TARGET_DIR", &target_dir);
     // Flags meant for the host build (coverage, sanitizers, target-cpu) must not leak into the
     // guest build.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_BUILD_RUSTFLAGS"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
         command.env_remove(var);
     }
-    let status = command
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build the guests in {}: {e}", workspace.display()));
-    assert!(status.success(), "building the guest components in {} failed (see above)", workspace.display());
+    let status = command.status().unwrap_or_else(|e| {
+        panic!(
+            "cannot run cargo to build the guests in {}: {e}",
+            workspace.display()
+        )
+    });
+    assert!(
+        status.success(),
+        "building the guest components in {} failed (see above)",
+        workspace.display()
+    );
 
     let release = target_dir.join(TARGET).join("release");
     let mut artifacts: Vec<Artifact> = package_lib_names(workspace)
@@ -71,7 +83,11 @@ pub fn build_workspace(workspace: &Path, extra_inputs: &[&Path]) -> Vec<Artifact
 fn guest_target_dir(workspace: &Path) -> PathBuf {
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR is set for build scripts"));
     // OUT_DIR = <target>/<profile>/build/<pkg>-<hash>/out
-    let target = out_dir.ancestors().nth(4).map(Path::to_path_buf).unwrap_or(out_dir);
+    let target = out_dir
+        .ancestors()
+        .nth(4)
+        .map(Path::to_path_buf)
+        .unwrap_or(out_dir);
     let name = workspace
         .components()
         .rev()
@@ -109,8 +125,10 @@ fn package_lib_names(workspace: &Path) -> Vec<String> {
 }
 
 fn read_manifest(path: &Path) -> toml::Table {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.parse().unwrap_or_else(|e| panic!("{} is not valid TOML: {e}", path.display()))
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.parse()
+        .unwrap_or_else(|e| panic!("{} is not valid TOML: {e}", path.display()))
 }
 
 /// Installs the wasm32-wasip2 standard library with rustup if this toolchain lacks it.
@@ -130,6 +148,8 @@ fn ensure_target() {
     let status = Command::new("rustup").args(["target", "add", TARGET]).status();
     match status {
         Ok(s) if s.success() => {}
-        _ => panic!("the {TARGET} target is missing and `rustup target add {TARGET}` failed; install it and rebuild"),
+        _ => panic!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed; install it and rebuild"
+        ),
     }
 }

@@ -35,11 +35,19 @@ pub struct ErrorData {
 
 impl ApiError {
     pub fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
-        Self { status, name, message: message.into(), kind: None }
+        Self {
+            status,
+            name,
+            message: message.into(),
+            kind: None,
+        }
     }
 
     pub fn bad_request(message: impl Into<String>, kind: &'static str) -> Self {
-        Self { kind: Some(kind), ..Self::new(StatusCode::BAD_REQUEST, "BadRequest", message) }
+        Self {
+            kind: Some(kind),
+            ..Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -59,20 +67,30 @@ impl From<CallError> for ApiError {
     fn from(error: CallError) -> Self {
         let message = error.to_string();
         match error {
-            CallError::Tool { kind: ToolFailure::InvalidArgs, .. } => Self::bad_request(message, "Payload"),
-            CallError::Tool { kind: ToolFailure::Rejected(_), .. } => {
-                Self::new(StatusCode::FORBIDDEN, "PermissionRejectedError", message)
+            CallError::Tool {
+                kind: ToolFailure::InvalidArgs,
+                ..
+            } => Self::bad_request(message, "Payload"),
+            CallError::Tool {
+                kind: ToolFailure::Rejected(_),
+                ..
+            } => Self::new(StatusCode::FORBIDDEN, "PermissionRejectedError", message),
+            CallError::Tool {
+                kind: ToolFailure::Denied,
+                ..
+            } => Self::new(StatusCode::FORBIDDEN, "PermissionDeniedError", message),
+            CallError::Tool {
+                kind: ToolFailure::UnknownTool,
+                ..
             }
-            CallError::Tool { kind: ToolFailure::Denied, .. } => {
-                Self::new(StatusCode::FORBIDDEN, "PermissionDeniedError", message)
+            | CallError::UnknownTool { .. } => Self::not_found(message),
+            CallError::Tool {
+                kind: ToolFailure::Failed,
+                ..
+            } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "ToolError", message),
+            CallError::Timeout { .. } => {
+                Self::new(StatusCode::GATEWAY_TIMEOUT, "PluginTimeoutError", message)
             }
-            CallError::Tool { kind: ToolFailure::UnknownTool, .. } | CallError::UnknownTool { .. } => {
-                Self::not_found(message)
-            }
-            CallError::Tool { kind: ToolFailure::Failed, .. } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "ToolError", message)
-            }
-            CallError::Timeout { .. } => Self::new(StatusCode::GATEWAY_TIMEOUT, "PluginTimeoutError", message),
             CallError::Busy { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "PluginBusyError", message),
             CallError::OutOfMemory { .. } | CallError::Trap { .. } | CallError::Instantiate { .. } => {
                 Self::new(StatusCode::BAD_GATEWAY, "PluginError", message)
@@ -91,7 +109,10 @@ impl IntoResponse for ApiError {
         }
         let body = ErrorBody {
             name: self.name.into(),
-            data: ErrorData { message: self.message, kind: self.kind.map(String::from) },
+            data: ErrorData {
+                message: self.message,
+                kind: self.kind.map(String::from),
+            },
         };
         (self.status, Json(body)).into_response()
     }

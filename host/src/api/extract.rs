@@ -16,7 +16,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ValidQuery<T> 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::bad_request(query_message(&rejection.body_text()), "Query")),
+            Err(rejection) => Err(ApiError::bad_request(
+                query_message(&rejection.body_text()),
+                "Query",
+            )),
         }
     }
 }
@@ -46,10 +49,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
 
 fn query_message(text: &str) -> String {
     // serde_urlencoded says "missing field `provider`"; OpenCode says where, in its own form.
-    if let Some(field) = text.split("missing field `").nth(1).and_then(|rest| rest.split('`').next()) {
+    if let Some(field) = text
+        .split("missing field `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+    {
         return format!("Missing key\n  at [\"{field}\"]");
     }
-    text.trim_start_matches("Failed to deserialize query string: ").to_string()
+    text.trim_start_matches("Failed to deserialize query string: ")
+        .to_string()
 }
 
 #[cfg(test)]

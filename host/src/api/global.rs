@@ -15,5 +15,8 @@ pub struct Health {
 #[utoipa::path(get, path = "/global/health", operation_id = "global.health", tag = "global",
     responses((status = 200, description = "Health information", body = Health)))]
 pub async fn health() -> Json<Health> {
-    Json(Health { healthy: true, version: crate::VERSION.to_string() })
+    Json(Health {
+        healthy: true,
+        version: crate::VERSION.to_string(),
+    })
 }

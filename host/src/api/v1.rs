@@ -65,7 +65,10 @@ pub async fn execute_tool(
     ValidJson(args): ValidJson<serde_json::Value>,
 ) -> Result<Json<ToolExecution>, ApiError> {
     if !args.is_object() {
-        return Err(ApiError::bad_request("the body must be a JSON object of the tool's arguments", "Payload"));
+        return Err(ApiError::bad_request(
+            "the body must be a JSON object of the tool's arguments",
+            "Payload",
+        ));
     }
     let (tool, args) = resolve_alias(&id, args);
     if state.tools.plugin_for(&tool).is_none() {
@@ -80,13 +83,23 @@ pub async fn execute_tool(
         agent: "build".into(),
         project_root: state.project.clone(),
     };
-    let answerer = std::sync::Arc::new(PolicyAnswerer { rules: (*state.permissions).clone() });
+    let answerer = std::sync::Arc::new(PolicyAnswerer {
+        rules: (*state.permissions).clone(),
+    });
     let output = state.tools.call(&state.runtime, call, answerer).await?;
-    Ok(Json(ToolExecution { tool, title: output.title, content: output.output, metadata: output.metadata }))
+    Ok(Json(ToolExecution {
+        tool,
+        title: output.title,
+        content: output.output,
+        metadata: output.metadata,
+    }))
 }
 
 fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
     format!("{nanos:x}")
 }

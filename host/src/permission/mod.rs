@@ -28,7 +28,11 @@ pub struct Rule {
 
 impl Rule {
     pub fn new(permission: &str, pattern: &str, action: Action) -> Self {
-        Self { permission: permission.into(), pattern: pattern.into(), action }
+        Self {
+            permission: permission.into(),
+            pattern: pattern.into(),
+            action,
+        }
     }
 }
 
@@ -61,7 +65,9 @@ impl Ruleset {
         self.0
             .iter()
             .rev()
-            .find(|rule| wildcard_matches(&rule.permission, permission) && wildcard_matches(&rule.pattern, pattern))
+            .find(|rule| {
+                wildcard_matches(&rule.permission, permission) && wildcard_matches(&rule.pattern, pattern)
+            })
             .map(|rule| (rule.action, Some(rule)))
             .unwrap_or((Action::Ask, None))
     }
@@ -74,7 +80,11 @@ impl Ruleset {
                 .map_err(|_| format!("permission {at}: expected \"allow\", \"deny\" or \"ask\", got {v}"))
         };
         match value {
-            serde_json::Value::String(_) => Ok(vec![Rule { permission: "*".into(), pattern: "*".into(), action: action(value, "")? }]),
+            serde_json::Value::String(_) => Ok(vec![Rule {
+                permission: "*".into(),
+                pattern: "*".into(),
+                action: action(value, "")?,
+            }]),
             serde_json::Value::Object(map) => {
                 let mut rules = Vec::new();
                 for (permission, setting) in map {
@@ -110,13 +120,19 @@ pub struct PolicyAnswerer {
 }
 
 impl CallHandler for PolicyAnswerer {
-    fn ask_permission(&self, _call: &CallInfo, ask: PermissionAsk) -> BoxFuture<Result<(), PermissionRefusal>> {
+    fn ask_permission(
+        &self,
+        _call: &CallInfo,
+        ask: PermissionAsk,
+    ) -> BoxFuture<Result<(), PermissionRefusal>> {
         let mut verdict = Ok(());
         for pattern in &ask.patterns {
             match self.rules.evaluate(&ask.permission, pattern) {
                 (Action::Allow, _) => {}
                 (Action::Deny, rule) => {
-                    let rule = rule.map(|r| format!("{} {} deny", r.permission, r.pattern)).unwrap_or_default();
+                    let rule = rule
+                        .map(|r| format!("{} {} deny", r.permission, r.pattern))
+                        .unwrap_or_default();
                     verdict = Err(PermissionRefusal::Denied(format!(
                         "`{}` on {pattern} is denied by the rule `{rule}`",
                         ask.permission

@@ -18,8 +18,14 @@ pub const ORDER: [&str; 7] = ["bash", "read", "glob", "grep", "edit", "write", "
 /// What a first-party plugin is granted unless the configuration says otherwise.
 pub fn default_grants(name: &str) -> Grants {
     match name {
-        "write" | "edit" => Grants { filesystem: FsAccess::ReadWrite, ..Grants::default() },
-        "bash" => Grants { process: true, ..Grants::default() },
+        "write" | "edit" => Grants {
+            filesystem: FsAccess::ReadWrite,
+            ..Grants::default()
+        },
+        "bash" => Grants {
+            process: true,
+            ..Grants::default()
+        },
         _ => Grants::read_only(),
     }
 }

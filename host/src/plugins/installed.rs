@@ -43,23 +43,35 @@ impl PluginStore {
     /// Every installed plugin whose manifest can be read, sorted by name; unreadable entries are
     /// returned as errors so the caller can report them without failing the rest.
     pub fn list(&self) -> Vec<Result<InstalledPlugin, String>> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
-        let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
         dirs.sort();
         dirs.into_iter()
             .map(|dir| {
                 let manifest_path = dir.join("manifest.json");
                 let manifest: Manifest = std::fs::read(&manifest_path)
                     .map_err(|e| format!("{}: {e}", manifest_path.display()))
-                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", manifest_path.display())))?;
-                Ok(InstalledPlugin { manifest, component: dir.join("plugin.wasm") })
+                    .and_then(|b| {
+                        serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", manifest_path.display()))
+                    })?;
+                Ok(InstalledPlugin {
+                    manifest,
+                    component: dir.join("plugin.wasm"),
+                })
             })
             .collect()
     }
 
     /// Reads an installed component and checks it is the one that was installed.
     pub fn read_verified(&self, plugin: &InstalledPlugin) -> Result<(Vec<u8>, [u8; 32]), String> {
-        let bytes = std::fs::read(&plugin.component).map_err(|e| format!("{}: {e}", plugin.component.display()))?;
+        let bytes =
+            std::fs::read(&plugin.component).map_err(|e| format!("{}: {e}", plugin.component.display()))?;
         let hash = sha256(&bytes);
         if hex::encode(hash) != plugin.manifest.sha256 {
             return Err(format!(
@@ -90,12 +102,16 @@ impl PluginStore {
 
 /// A plugin name from a file name: `wasmcode_example_wordcount.wasm` → `wasmcode-example-wordcount`.
 pub fn name_from_path(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().to_lowercase().replace('_', "-")).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase().replace('_', "-"))
+        .unwrap_or_default()
 }
 
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use crate::config::WasmcodeSettings;
 use crate::paths::Paths;
-use crate::runtime::{CallError, CallHandler, Grants, LoadError, Runtime, ToolCall, ToolOutput, ToolPlugin, ToolSpec};
+use crate::runtime::{
+    CallError, CallHandler, Grants, LoadError, Runtime, ToolCall, ToolOutput, ToolPlugin, ToolSpec,
+};
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +51,12 @@ impl ToolRegistry {
     pub fn tools(&self) -> impl Iterator<Item = (&ToolSpec, &LoadedPlugin)> {
         self.order.iter().filter_map(|(id, index)| {
             let loaded = &self.plugins[*index];
-            loaded.plugin.tools.iter().find(|t| &t.id == id).map(|spec| (spec, loaded))
+            loaded
+                .plugin
+                .tools
+                .iter()
+                .find(|t| &t.id == id)
+                .map(|spec| (spec, loaded))
         })
     }
 
@@ -92,7 +99,11 @@ impl ToolRegistry {
         call: ToolCall,
         handler: Arc<dyn CallHandler>,
     ) -> Result<ToolOutput, CallError> {
-        let plugin = self.plugin_for(&call.tool).ok_or_else(|| CallError::UnknownTool { tool: call.tool.clone() })?;
+        let plugin = self
+            .plugin_for(&call.tool)
+            .ok_or_else(|| CallError::UnknownTool {
+                tool: call.tool.clone(),
+            })?;
         runtime.call_tool(plugin, call, handler).await
     }
 }
@@ -108,7 +119,12 @@ pub async fn load_all(
     let mut warnings = Vec::new();
 
     let mut embedded: Vec<&first_party::Embedded> = first_party::FIRST_PARTY.iter().collect();
-    embedded.sort_by_key(|e| first_party::ORDER.iter().position(|n| *n == e.name).unwrap_or(usize::MAX));
+    embedded.sort_by_key(|e| {
+        first_party::ORDER
+            .iter()
+            .position(|n| *n == e.name)
+            .unwrap_or(usize::MAX)
+    });
     for component in embedded {
         if !settings.enabled(component.name) {
             continue;
@@ -116,14 +132,28 @@ pub async fn load_all(
         let grants = settings.grants_for(component.name, first_party::default_grants(component.name));
         let limits = settings.limits_for(component.name);
         match runtime
-            .load_tool_plugin(component.name, component.bytes, &component.sha256, grants, limits, false)
+            .load_tool_plugin(
+                component.name,
+                component.bytes,
+                &component.sha256,
+                grants,
+                limits,
+                false,
+            )
             .await
         {
             Ok(plugin) => registry.add(
-                LoadedPlugin { plugin: Arc::new(plugin), origin: Origin::FirstParty, sha256: hex::encode(component.sha256) },
+                LoadedPlugin {
+                    plugin: Arc::new(plugin),
+                    origin: Origin::FirstParty,
+                    sha256: hex::encode(component.sha256),
+                },
                 &mut warnings,
             ),
-            Err(e) => warnings.push(LoadWarning { plugin: component.name.into(), message: e.to_string() }),
+            Err(e) => warnings.push(LoadWarning {
+                plugin: component.name.into(),
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -132,7 +162,10 @@ pub async fn load_all(
         let plugin = match entry {
             Ok(plugin) => plugin,
             Err(message) => {
-                warnings.push(LoadWarning { plugin: "?".into(), message });
+                warnings.push(LoadWarning {
+                    plugin: "?".into(),
+                    message,
+                });
                 continue;
             }
         };
@@ -146,7 +179,10 @@ pub async fn load_all(
         };
         match loaded {
             Ok(loaded) => registry.add(loaded, &mut warnings),
-            Err(message) => warnings.push(LoadWarning { plugin: name, message }),
+            Err(message) => warnings.push(LoadWarning {
+                plugin: name,
+                message,
+            }),
         }
     }
 
@@ -166,9 +202,15 @@ async fn load_one(
 ) -> Result<LoadedPlugin, String> {
     let grants = settings.grants_for(name, Grants::read_only());
     let limits = settings.limits_for(name);
-    let plugin =
-        runtime.load_tool_plugin(name, bytes, hash, grants, limits, false).await.map_err(|e| e.to_string())?;
-    Ok(LoadedPlugin { plugin: Arc::new(plugin), origin, sha256: hex::encode(hash) })
+    let plugin = runtime
+        .load_tool_plugin(name, bytes, hash, grants, limits, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(LoadedPlugin {
+        plugin: Arc::new(plugin),
+        origin,
+        sha256: hex::encode(hash),
+    })
 }
 
 /// The project's own plugin directory.
@@ -184,10 +226,15 @@ async fn load_project_plugins(
     registry: &mut ToolRegistry,
     warnings: &mut Vec<LoadWarning>,
 ) {
-    let Ok(entries) = std::fs::read_dir(project_plugin_dir(project)) else { return };
+    let Ok(entries) = std::fs::read_dir(project_plugin_dir(project)) else {
+        return;
+    };
     let trust = trust::TrustList::load(&paths.trust_file()).unwrap_or_default();
-    let mut files: Vec<PathBuf> =
-        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "wasm")).collect();
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
     files.sort();
     for file in files {
         let name = installed::name_from_path(&file);
@@ -204,9 +251,21 @@ async fn load_project_plugins(
             });
             continue;
         }
-        match load_one(runtime, settings, &name, &bytes, &hash, Origin::Project(file.clone())).await {
+        match load_one(
+            runtime,
+            settings,
+            &name,
+            &bytes,
+            &hash,
+            Origin::Project(file.clone()),
+        )
+        .await
+        {
             Ok(loaded) => registry.add(loaded, warnings),
-            Err(message) => warnings.push(LoadWarning { plugin: name, message }),
+            Err(message) => warnings.push(LoadWarning {
+                plugin: name,
+                message,
+            }),
         }
     }
 }
@@ -237,7 +296,10 @@ pub async fn install(
     name: Option<String>,
     force: bool,
 ) -> Result<installed::Manifest, InstallError> {
-    let bytes = std::fs::read(path).map_err(|source| InstallError::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| InstallError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let name = name.unwrap_or_else(|| installed::name_from_path(path));
     if !installed::valid_name(&name) {
         return Err(InstallError::Name(name));
@@ -248,7 +310,14 @@ pub async fn install(
     }
     let hash = crate::runtime::sha256(&bytes);
     let plugin = runtime
-        .load_tool_plugin(&name, &bytes, &hash, Grants::read_only(), Default::default(), true)
+        .load_tool_plugin(
+            &name,
+            &bytes,
+            &hash,
+            Grants::read_only(),
+            Default::default(),
+            true,
+        )
         .await?;
     if plugin.tools.is_empty() {
         return Err(InstallError::Conflict(format!("{name}: describes no tools")));
@@ -282,7 +351,8 @@ pub(crate) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(data)?;
-    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -34,7 +34,9 @@ impl CompileCache {
     }
 
     fn entry(&self, hash: &ContentHash, extension: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|dir| dir.join(format!("{}.{extension}", hex::encode(hash))))
+        self.dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{}.{extension}", hex::encode(hash))))
     }
 
     /// The compiled component for `bytes`, from the cache when present and valid, otherwise
@@ -50,7 +52,9 @@ impl CompileCache {
         {
             match deserialize(engine, &path) {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(path = %path.display(), "discarding unusable compile cache entry: {e}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "discarding unusable compile cache entry: {e}")
+                }
             }
         }
         let component = Component::new(engine, bytes)?;
@@ -87,7 +91,10 @@ pub enum CacheOutcome {
     Compiled,
 }
 
-#[allow(unsafe_code, reason = "loading precompiled code is unsafe by nature; see the safety note")]
+#[allow(
+    unsafe_code,
+    reason = "loading precompiled code is unsafe by nature; see the safety note"
+)]
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // SAFETY: the file was written by `write_atomically` from `Component::serialize` of this
     // same engine configuration (the directory name pins wasmtime's version and the engine's

@@ -48,7 +48,11 @@ pub struct GuestClock {
 
 impl GuestClock {
     fn new(budget: Duration) -> Self {
-        Self { started: Instant::now(), suspended: Duration::ZERO, budget }
+        Self {
+            started: Instant::now(),
+            suspended: Duration::ZERO,
+            budget,
+        }
     }
 
     fn exceeded(&self) -> bool {
@@ -80,13 +84,20 @@ pub struct CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for CallState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_policy }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_policy,
+        }
     }
 }
 
@@ -97,7 +108,10 @@ fn wasi_context(grants: &Grants, project_root: &std::path::Path) -> wasmtime::Re
     // Filesystem calls are small and local: doing them inline is ~15x cheaper than a
     // spawn_blocking hop per syscall.
     builder.allow_blocking_current_thread(true);
-    builder.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    builder
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
     match grants.filesystem {
         FsAccess::None => {}
         FsAccess::Read => {
@@ -134,7 +148,10 @@ pub(super) fn new_store(
     let wasi = wasi_context(plugin.grants, &call.project_root).map_err(|e| CallError::Setup {
         plugin: plugin.name.to_string(),
         tool: call.tool.clone(),
-        reason: format!("cannot open the project directory {}: {e}", call.project_root.display()),
+        reason: format!(
+            "cannot open the project directory {}: {e}",
+            call.project_root.display()
+        ),
     })?;
     let state = CallState {
         wasi,
@@ -154,7 +171,11 @@ pub(super) fn new_store(
     // cancelled call is dropped promptly) or stops once its time is up.
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|ctx| {
-        if ctx.data().clock.exceeded() { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
+        if ctx.data().clock.exceeded() {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
     });
     Ok(store)
 }
@@ -166,7 +187,11 @@ pub(super) async fn run(
     call: ToolCall,
     handler: Arc<dyn CallHandler>,
 ) -> Result<ToolOutput, CallError> {
-    let spec = StoreSpec { name: &plugin.name, grants: &plugin.grants, limits: plugin.limits };
+    let spec = StoreSpec {
+        name: &plugin.name,
+        grants: &plugin.grants,
+        limits: plugin.limits,
+    };
     let mut store = new_store(engine, spec, &call, handler)?;
     let instance = match plugin.pre.instantiate_async(&mut store).await {
         Ok(instance) => instance,
@@ -179,7 +204,10 @@ pub(super) async fn run(
         agent: call.agent.clone(),
         directory: call.project_root.to_string_lossy().into_owned(),
     };
-    let result = instance.wasmcode_plugin_tool().call_execute(&mut store, &call.tool, &call.args_json, &ctx).await;
+    let result = instance
+        .wasmcode_plugin_tool()
+        .call_execute(&mut store, &call.tool, &call.args_json, &ctx)
+        .await;
     match result {
         Ok(Ok(output)) => Ok(ToolOutput {
             title: output.title,
@@ -207,7 +235,12 @@ fn tool_error(plugin: &ToolPlugin, tool: &str, error: wit::ToolError) -> CallErr
         wit::ToolError::Denied(rule) => (ToolFailure::Denied, rule),
         wit::ToolError::Failed(m) => (ToolFailure::Failed, m),
     };
-    CallError::Tool { plugin: plugin.name.to_string(), tool: tool.to_string(), kind, message }
+    CallError::Tool {
+        plugin: plugin.name.to_string(),
+        tool: tool.to_string(),
+        kind,
+        message,
+    }
 }
 
 /// Classifies a trap: a deadline interrupt, an allocation failure after a refused
@@ -222,12 +255,25 @@ fn trap_error(
     let plugin_name = plugin.name.to_string();
     let tool = tool.to_string();
     if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        return CallError::Timeout { plugin: plugin_name, tool, timeout_ms: limits.timeout_ms };
+        return CallError::Timeout {
+            plugin: plugin_name,
+            tool,
+            timeout_ms: limits.timeout_ms,
+        };
     }
     if let Some(requested) = store.data().limiter.refused_memory {
-        return CallError::OutOfMemory { plugin: plugin_name, tool, requested, limit: limits.memory_bytes };
+        return CallError::OutOfMemory {
+            plugin: plugin_name,
+            tool,
+            requested,
+            limit: limits.memory_bytes,
+        };
     }
-    CallError::Trap { plugin: plugin_name, tool, reason: trap_reason(&error) }
+    CallError::Trap {
+        plugin: plugin_name,
+        tool,
+        reason: trap_reason(&error),
+    }
 }
 
 fn instantiate_error(
@@ -239,7 +285,10 @@ fn instantiate_error(
 ) -> CallError {
     let text = format!("{error:#}");
     if text.contains("concurrent") && text.contains("limit") {
-        return CallError::Busy { plugin: plugin.name.to_string(), tool: tool.to_string() };
+        return CallError::Busy {
+            plugin: plugin.name.to_string(),
+            tool: tool.to_string(),
+        };
     }
     match trap_error(plugin, tool, limits, store, error) {
         CallError::Trap { plugin, tool, reason } => CallError::Instantiate { plugin, tool, reason },
@@ -263,7 +312,11 @@ pub fn trap_reason(error: &wasmtime::Error) -> String {
                         .join(" <- ")
                 })
                 .unwrap_or_default();
-            if frames.is_empty() { trap.to_string() } else { format!("{trap} (in {frames})") }
+            if frames.is_empty() {
+                trap.to_string()
+            } else {
+                format!("{trap} (in {frames})")
+            }
         }
         None => format!("{error:#}"),
     }

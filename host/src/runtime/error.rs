@@ -17,9 +17,17 @@ pub enum LoadError {
         "{name}: not a tool plugin: it does not export `{expected}` (it exports {found}). A tool plugin \
          targets the world `wasmcode:plugin/tool-plugin`"
     )]
-    WrongWorld { name: String, expected: String, found: String },
+    WrongWorld {
+        name: String,
+        expected: String,
+        found: String,
+    },
     #[error("{name}: imports {import}, which wasmcode does not provide to plugins ({reason})")]
-    UnsupportedImport { name: String, import: String, reason: String },
+    UnsupportedImport {
+        name: String,
+        import: String,
+        reason: String,
+    },
     #[error("{name}: trapped while being instantiated: {reason}")]
     InstantiateTrap { name: String, reason: String },
     #[error("{name}: `describe` failed: {reason}")]
@@ -35,22 +43,44 @@ pub enum LoadError {
 pub enum CallError {
     /// The tool ran and reported a failure; the message is for the model.
     #[error("{message}")]
-    Tool { plugin: String, tool: String, kind: ToolFailure, message: String },
+    Tool {
+        plugin: String,
+        tool: String,
+        kind: ToolFailure,
+        message: String,
+    },
     /// The guest ran past its deadline and was stopped.
     #[error("tool `{tool}` (plugin `{plugin}`) was stopped after exceeding its {timeout_ms} ms time limit")]
-    Timeout { plugin: String, tool: String, timeout_ms: u64 },
+    Timeout {
+        plugin: String,
+        tool: String,
+        timeout_ms: u64,
+    },
     /// The guest needed more memory than it is allowed.
     #[error(
         "tool `{tool}` (plugin `{plugin}`) ran out of memory: growing to {requested} bytes exceeds its \
          limit of {limit} bytes"
     )]
-    OutOfMemory { plugin: String, tool: String, requested: usize, limit: u64 },
+    OutOfMemory {
+        plugin: String,
+        tool: String,
+        requested: usize,
+        limit: u64,
+    },
     /// The guest trapped (a bug in the plugin).
     #[error("tool `{tool}` (plugin `{plugin}`) crashed: {reason}")]
-    Trap { plugin: String, tool: String, reason: String },
+    Trap {
+        plugin: String,
+        tool: String,
+        reason: String,
+    },
     /// A fresh instance could not be created for the call.
     #[error("tool `{tool}` (plugin `{plugin}`) could not start: {reason}")]
-    Instantiate { plugin: String, tool: String, reason: String },
+    Instantiate {
+        plugin: String,
+        tool: String,
+        reason: String,
+    },
     /// Too many calls are running at once; retrying later can help.
     #[error("tool `{tool}` (plugin `{plugin}`) could not start: too many tool calls are running at once")]
     Busy { plugin: String, tool: String },
@@ -59,7 +89,11 @@ pub enum CallError {
     UnknownTool { tool: String },
     /// The host could not set up the call (e.g. the project directory is gone).
     #[error("tool `{tool}` (plugin `{plugin}`) could not be set up: {reason}")]
-    Setup { plugin: String, tool: String, reason: String },
+    Setup {
+        plugin: String,
+        tool: String,
+        reason: String,
+    },
 }
 
 /// The guest-reported kinds of failure, mirroring the WIT `tool-error`.

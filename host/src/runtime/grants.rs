@@ -37,11 +37,17 @@ impl Grants {
     }
 
     pub fn read_write() -> Self {
-        Self { filesystem: FsAccess::ReadWrite, ..Self::default() }
+        Self {
+            filesystem: FsAccess::ReadWrite,
+            ..Self::default()
+        }
     }
 
     pub fn shell() -> Self {
-        Self { process: true, ..Self::default() }
+        Self {
+            process: true,
+            ..Self::default()
+        }
     }
 }
 
@@ -58,7 +64,9 @@ impl HttpPolicy {
 
     fn allows(&self, uri: &http::Uri) -> bool {
         let Some(host) = uri.host() else { return false };
-        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
         self.allowed.contains(&format!("{host}:{port}"))
     }
 }

@@ -43,7 +43,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// for progress updates. The session layer implements it with events and user replies; the
 /// plugin CLI and tests with a fixed policy.
 pub trait CallHandler: Send + Sync + 'static {
-    fn ask_permission(&self, call: &CallInfo, ask: PermissionAsk) -> BoxFuture<Result<(), PermissionRefusal>>;
+    fn ask_permission(&self, call: &CallInfo, ask: PermissionAsk)
+    -> BoxFuture<Result<(), PermissionRefusal>>;
 
     fn progress(&self, call: &CallInfo, title: String, metadata: serde_json::Value) {
         let _ = (call, title, metadata);
@@ -90,7 +91,10 @@ impl host::Host for CallState {
 }
 
 impl process::Host for CallState {
-    async fn run(&mut self, request: process::RunRequest) -> Result<process::RunOutput, process::ProcessError> {
+    async fn run(
+        &mut self,
+        request: process::RunRequest,
+    ) -> Result<process::RunOutput, process::ProcessError> {
         if !self.grants.process {
             return Err(process::ProcessError::Denied(format!(
                 "plugin `{}` was not granted the `process` capability (grant it with \

@@ -54,12 +54,20 @@ pub struct CallLimiter {
 
 impl CallLimiter {
     pub fn new(limits: Limits) -> Self {
-        Self { limits, refused_memory: None }
+        Self {
+            limits,
+            refused_memory: None,
+        }
     }
 }
 
 impl ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired as u64 > self.limits.memory_bytes {
             self.refused_memory = Some(desired);
             return Ok(false);
@@ -67,7 +75,12 @@ impl ResourceLimiter for CallLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= self.limits.table_elements as usize)
     }
 

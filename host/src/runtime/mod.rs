@@ -47,7 +47,11 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        Self { cache_dir: None, max_concurrent_instances: 128, max_memory_bytes: 2 << 30 }
+        Self {
+            cache_dir: None,
+            max_concurrent_instances: 128,
+            max_memory_bytes: 2 << 30,
+        }
     }
 }
 
@@ -87,7 +91,12 @@ impl Runtime {
 
         let cache = cache::CompileCache::new(&engine, options.cache_dir.as_deref());
         let ticker = Some(EpochTicker::start(engine.clone()));
-        Ok(Self { engine, tool_linker, cache, ticker })
+        Ok(Self {
+            engine,
+            tool_linker,
+            cache,
+            ticker,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -95,8 +104,15 @@ impl Runtime {
     }
 
     /// Compiles `bytes` (or loads it from the compile cache) as a component.
-    pub fn compile(&self, name: &str, bytes: &[u8], hash: &ContentHash) -> Result<(Component, CacheOutcome), LoadError> {
-        self.cache.component(&self.engine, bytes, hash).map_err(|e| plugin::compile_error(name, bytes, e))
+    pub fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        hash: &ContentHash,
+    ) -> Result<(Component, CacheOutcome), LoadError> {
+        self.cache
+            .component(&self.engine, bytes, hash)
+            .map_err(|e| plugin::compile_error(name, bytes, e))
     }
 
     /// Loads a tool plugin. With `validate`, the component is always trial-instantiated and its
@@ -115,7 +131,9 @@ impl Runtime {
         let cached_tools = if validate {
             None
         } else {
-            self.cache.read_side(hash, "tools.json").and_then(|json| serde_json::from_slice::<Vec<ToolSpec>>(&json).ok())
+            self.cache
+                .read_side(hash, "tools.json")
+                .and_then(|json| serde_json::from_slice::<Vec<ToolSpec>>(&json).ok())
         };
         let name: Arc<str> = name.into();
         let describe_store = match cached_tools {
@@ -134,12 +152,26 @@ impl Runtime {
             (None, Some(tools)) => tools,
             (None, None) => Vec::new(),
         };
-        Ok(ToolPlugin { name, tools, grants, limits, imports, pre })
+        Ok(ToolPlugin {
+            name,
+            tools,
+            grants,
+            limits,
+            imports,
+            pre,
+        })
     }
 
     /// A store for `describe()`: no filesystem, no process, every permission refused.
-    fn describe_store(&self, name: &Arc<str>, limits: Limits) -> Result<wasmtime::Store<CallState>, LoadError> {
-        let grants = Grants { filesystem: FsAccess::None, ..Grants::default() };
+    fn describe_store(
+        &self,
+        name: &Arc<str>,
+        limits: Limits,
+    ) -> Result<wasmtime::Store<CallState>, LoadError> {
+        let grants = Grants {
+            filesystem: FsAccess::None,
+            ..Grants::default()
+        };
         let call = ToolCall {
             tool: "describe".into(),
             args_json: String::new(),
@@ -149,8 +181,20 @@ impl Runtime {
             agent: String::new(),
             project_root: std::env::temp_dir(),
         };
-        call::new_store(&self.engine, StoreSpec { name, grants: &grants, limits }, &call, Arc::new(RefuseAll))
-            .map_err(|e| LoadError::Describe { name: name.to_string(), reason: e.to_string() })
+        call::new_store(
+            &self.engine,
+            StoreSpec {
+                name,
+                grants: &grants,
+                limits,
+            },
+            &call,
+            Arc::new(RefuseAll),
+        )
+        .map_err(|e| LoadError::Describe {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })
     }
 
     /// Runs one tool call in a fresh instance of `plugin`. Dropping the returned future cancels
@@ -182,8 +226,17 @@ impl Drop for Runtime {
 pub struct RefuseAll;
 
 impl CallHandler for RefuseAll {
-    fn ask_permission(&self, _call: &CallInfo, ask: PermissionAsk) -> BoxFuture<Result<(), PermissionRefusal>> {
-        Box::pin(async move { Err(PermissionRefusal::Denied(format!("{} is not available here", ask.permission))) })
+    fn ask_permission(
+        &self,
+        _call: &CallInfo,
+        ask: PermissionAsk,
+    ) -> BoxFuture<Result<(), PermissionRefusal>> {
+        Box::pin(async move {
+            Err(PermissionRefusal::Denied(format!(
+                "{} is not available here",
+                ask.permission
+            )))
+        })
     }
 }
 

@@ -65,9 +65,14 @@ fn without_version(name: &str) -> &str {
 pub fn compile_error(name: &str, bytes: &[u8], error: wasmtime::Error) -> LoadError {
     // A core module starts with `\0asm` version 1; a component with the same magic and layer 1.
     if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
-        return LoadError::CoreModule { name: name.to_string() };
+        return LoadError::CoreModule {
+            name: name.to_string(),
+        };
     }
-    LoadError::Invalid { name: name.to_string(), reason: format!("{error:#}") }
+    LoadError::Invalid {
+        name: name.to_string(),
+        reason: format!("{error:#}"),
+    }
 }
 
 /// Checks the component's world and imports, pre-links it, and (when `describe` is true) runs a
@@ -86,9 +91,17 @@ pub(super) async fn link(
         let found = if exports.is_empty() {
             "nothing".to_string()
         } else {
-            exports.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+            exports
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        return Err(LoadError::WrongWorld { name: name.to_string(), expected: TOOL_EXPORT.to_string(), found });
+        return Err(LoadError::WrongWorld {
+            name: name.to_string(),
+            expected: TOOL_EXPORT.to_string(),
+            found,
+        });
     }
     let imports = interface_names(engine, component, false);
     let instance_pre = linker.instantiate_pre(component).map_err(|e| {
@@ -98,7 +111,11 @@ pub(super) async fn link(
             .find(|i| text.contains(i.as_str()))
             .cloned()
             .unwrap_or_else(|| "an interface".to_string());
-        LoadError::UnsupportedImport { name: name.to_string(), import, reason: text }
+        LoadError::UnsupportedImport {
+            name: name.to_string(),
+            import,
+            reason: text,
+        }
     })?;
     let pre = ToolPluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
         name: name.to_string(),
@@ -111,15 +128,21 @@ pub(super) async fn link(
         Some(mut store) => {
             // Signatures of exports are only type-checked at instantiation, so this trial run is
             // what proves the component really implements the world.
-            let instance = pre.instantiate_async(&mut store).await.map_err(|e| LoadError::InstantiateTrap {
-                name: name.to_string(),
-                reason: super::call::trap_reason(&e),
-            })?;
+            let instance =
+                pre.instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| LoadError::InstantiateTrap {
+                        name: name.to_string(),
+                        reason: super::call::trap_reason(&e),
+                    })?;
             let specs = instance
                 .wasmcode_plugin_tool()
                 .call_describe(&mut store)
                 .await
-                .map_err(|e| LoadError::Describe { name: name.to_string(), reason: super::call::trap_reason(&e) })?;
+                .map_err(|e| LoadError::Describe {
+                    name: name.to_string(),
+                    reason: super::call::trap_reason(&e),
+                })?;
             Some(parse_specs(name, specs)?)
         }
     };
@@ -133,10 +156,18 @@ fn parse_specs(
     specs
         .into_iter()
         .map(|spec| {
-            if spec.id.is_empty() || !spec.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if spec.id.is_empty()
+                || !spec
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 return Err(LoadError::BadToolSpec {
                     name: name.to_string(),
-                    reason: format!("tool id {:?} must be non-empty ASCII letters, digits, `_` or `-`", spec.id),
+                    reason: format!(
+                        "tool id {:?} must be non-empty ASCII letters, digits, `_` or `-`",
+                        spec.id
+                    ),
                 });
             }
             let parameters: serde_json::Value =
@@ -150,7 +181,11 @@ fn parse_specs(
                     reason: format!("the schema of `{}` is not a JSON object", spec.id),
                 });
             }
-            Ok(ToolSpec { id: spec.id, description: spec.description, parameters })
+            Ok(ToolSpec {
+                id: spec.id,
+                description: spec.description,
+                parameters,
+            })
         })
         .collect()
 }

@@ -23,9 +23,13 @@ pub fn resolve_workdir(root: &Path, workdir: &str) -> Result<PathBuf, ProcessErr
     let relative = dir
         .canonicalize(workdir)
         .map_err(|e| ProcessError::InvalidWorkdir(format!("{workdir}: {e}")))?;
-    let meta = dir.metadata(&relative).map_err(|e| ProcessError::InvalidWorkdir(format!("{workdir}: {e}")))?;
+    let meta = dir
+        .metadata(&relative)
+        .map_err(|e| ProcessError::InvalidWorkdir(format!("{workdir}: {e}")))?;
     if !meta.is_dir() {
-        return Err(ProcessError::InvalidWorkdir(format!("{workdir} is not a directory")));
+        return Err(ProcessError::InvalidWorkdir(format!(
+            "{workdir} is not a directory"
+        )));
     }
     Ok(root.join(relative))
 }
@@ -62,8 +66,11 @@ pub async fn run(cwd: PathBuf, request: RunRequest) -> Result<RunOutput, Process
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| ProcessError::SpawnFailed(format!("cannot start bash: {e}")))?;
-    let mut guard =
-        GroupGuard { pgid: child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32)) };
+    let mut guard = GroupGuard {
+        pgid: child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
+    };
 
     let limit = request.output_limit as usize;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);

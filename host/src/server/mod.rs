@@ -28,7 +28,11 @@ pub struct AppState {
 }
 
 #[derive(OpenApi)]
-#[openapi(info(title = "opencode", version = "1.0.0", description = "opencode api, served by wasmcode"))]
+#[openapi(info(
+    title = "opencode",
+    version = "1.0.0",
+    description = "opencode api, served by wasmcode"
+))]
 struct ApiDoc;
 
 fn api_router() -> OpenApiRouter<AppState> {

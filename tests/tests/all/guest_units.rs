@@ -26,7 +26,10 @@ fn cargo_test(workspace: &str) {
         "unit tests of {workspace} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("test result: ok"), "no test ran in {workspace}:\n{stdout}");
+    assert!(
+        stdout.contains("test result: ok"),
+        "no test ran in {workspace}:\n{stdout}"
+    );
 }
 
 #[test]

@@ -10,7 +10,8 @@ use std::time::Duration;
 use wasmcode::paths::Paths;
 use wasmcode::permission::{PolicyAnswerer, Ruleset};
 use wasmcode::runtime::{
-    CallError, CallHandler, Grants, Limits, LoadError, Runtime, RuntimeOptions, ToolCall, ToolOutput, ToolPlugin,
+    CallError, CallHandler, Grants, Limits, LoadError, Runtime, RuntimeOptions, ToolCall, ToolOutput,
+    ToolPlugin,
 };
 
 /// The `XDG_CACHE_HOME` of every test: compiled components are shared by every test of a run
@@ -28,8 +29,15 @@ fn shared_paths_cache() -> PathBuf {
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        let cache = Paths { data: PathBuf::new(), cache: shared_paths_cache(), config: PathBuf::new() };
-        let options = RuntimeOptions { cache_dir: Some(cache.compile_cache_dir()), ..RuntimeOptions::default() };
+        let cache = Paths {
+            data: PathBuf::new(),
+            cache: shared_paths_cache(),
+            config: PathBuf::new(),
+        };
+        let options = RuntimeOptions {
+            cache_dir: Some(cache.compile_cache_dir()),
+            ..RuntimeOptions::default()
+        };
         Runtime::new(&options).expect("the plugin runtime starts")
     })
 }
@@ -64,7 +72,14 @@ impl TestEnv {
             cache: shared_paths_cache(),
             config: xdg_config.join("opencode"),
         };
-        Self { dir, project, secret, paths, xdg_data, xdg_config }
+        Self {
+            dir,
+            project,
+            secret,
+            paths,
+            xdg_data,
+            xdg_config,
+        }
     }
 
     pub fn write(&self, relative: &str, content: &str) -> PathBuf {
@@ -92,7 +107,10 @@ impl TestEnv {
 
     /// Runs `wasmcode <args>` to completion.
     pub fn run(&self, args: &[&str]) -> std::process::Output {
-        self.command().args(args).output().expect("the wasmcode binary runs")
+        self.command()
+            .args(args)
+            .output()
+            .expect("the wasmcode binary runs")
     }
 
     /// Starts `wasmcode serve` on a free port and waits until it answers.
@@ -132,8 +150,13 @@ impl Server {
                 }
             }
         });
-        let base = rx.recv_timeout(Duration::from_secs(120)).expect("the server prints its address");
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("an HTTP client");
+        let base = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the server prints its address");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("an HTTP client");
         Self { child, base, http }
     }
 
@@ -142,13 +165,24 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let response = self.http.get(self.url(path)).send().await.expect("GET reaches the server");
+        let response = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET reaches the server");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let response = self.http.post(self.url(path)).json(&body).send().await.expect("POST reaches the server");
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST reaches the server");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(serde_json::Value::Null))
     }
@@ -156,7 +190,11 @@ impl Server {
     /// Asserts the server is alive and well.
     pub async fn assert_healthy(&self) {
         let (status, body) = self.get("/global/health").await;
-        assert_eq!((status, &body["healthy"]), (200, &serde_json::json!(true)), "server unhealthy: {body}");
+        assert_eq!(
+            (status, &body["healthy"]),
+            (200, &serde_json::json!(true)),
+            "server unhealthy: {body}"
+        );
     }
 }
 
@@ -171,7 +209,9 @@ impl Drop for Server {
 pub async fn load(path: &str, name: &str, grants: Grants, limits: Limits) -> Result<ToolPlugin, LoadError> {
     let bytes = std::fs::read(path).expect("the fixture was built");
     let hash = wasmcode::runtime::sha256(&bytes);
-    runtime().load_tool_plugin(name, &bytes, &hash, grants, limits, true).await
+    runtime()
+        .load_tool_plugin(name, &bytes, &hash, grants, limits, true)
+        .await
 }
 
 /// Loads an embedded first-party plugin by name.
@@ -182,7 +222,14 @@ pub async fn first_party(name: &str) -> ToolPlugin {
         .expect("a first-party plugin of that name");
     let grants = wasmcode::plugins::first_party::default_grants(name);
     runtime()
-        .load_tool_plugin(name, embedded.bytes, &embedded.sha256, grants, Limits::default(), false)
+        .load_tool_plugin(
+            name,
+            embedded.bytes,
+            &embedded.sha256,
+            grants,
+            Limits::default(),
+            false,
+        )
         .await
         .expect("first-party plugins load")
 }

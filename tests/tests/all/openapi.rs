@@ -3,7 +3,9 @@
 
 #[test]
 fn checked_in_openapi_matches_the_generated_document() {
-    let generated = wasmcode::server::openapi().to_pretty_json().expect("the document serializes");
+    let generated = wasmcode::server::openapi()
+        .to_pretty_json()
+        .expect("the document serializes");
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
     let checked_in = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
@@ -18,7 +20,10 @@ fn every_operation_has_an_operation_id() {
     assert_eq!(doc["openapi"], "3.1.0");
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, operation) in item.as_object().expect("path item") {
-            assert!(operation["operationId"].is_string(), "{method} {path} has no operationId");
+            assert!(
+                operation["operationId"].is_string(),
+                "{method} {path} has no operationId"
+            );
         }
     }
 }

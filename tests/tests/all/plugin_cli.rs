@@ -1,9 +1,9 @@
 //! `wasmcode plugin ...`: a third-party tool built with the SDK installs and is served; broken
 //! components are refused with a message that says what is wrong; project plugins wait for trust.
 
+use crate::harness::TestEnv;
 use serde_json::json;
 use wasmcode_tests::guests;
-use crate::harness::TestEnv;
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -18,17 +18,34 @@ async fn a_third_party_tool_installs_and_is_served() {
     let env = TestEnv::new();
     let install = env.run(&["plugin", "install", guests::WORDCOUNT]);
     assert!(install.status.success(), "{}", stderr(&install));
-    assert!(stdout(&install).contains("installed plugin `wasmcode-example-wordcount`"), "{}", stdout(&install));
-    assert!(stdout(&install).contains("tools: wordcount"), "{}", stdout(&install));
+    assert!(
+        stdout(&install).contains("installed plugin `wasmcode-example-wordcount`"),
+        "{}",
+        stdout(&install)
+    );
+    assert!(
+        stdout(&install).contains("tools: wordcount"),
+        "{}",
+        stdout(&install)
+    );
 
     let listed = env.run(&["plugin", "list"]);
     assert!(stdout(&listed).contains("wasmcode-example-wordcount") && stdout(&listed).contains("installed"));
 
     let server = env.serve();
     let (_, ids) = server.get("/experimental/tool/ids").await;
-    assert!(ids.as_array().expect("ids").contains(&json!("wordcount")), "{ids}");
-    let (status, body) = server.post("/v1/tools/wordcount/execute", json!({"filePath": "hello.txt"})).await;
-    assert_eq!((status, &body["content"]), (200, &json!("2 lines, 2 words, 12 bytes")), "{body}");
+    assert!(
+        ids.as_array().expect("ids").contains(&json!("wordcount")),
+        "{ids}"
+    );
+    let (status, body) = server
+        .post("/v1/tools/wordcount/execute", json!({"filePath": "hello.txt"}))
+        .await;
+    assert_eq!(
+        (status, &body["content"]),
+        (200, &json!("2 lines, 2 words, 12 bytes")),
+        "{body}"
+    );
     drop(server);
 
     let removed = env.run(&["plugin", "remove", "wasmcode-example-wordcount"]);
@@ -45,7 +62,11 @@ fn a_core_module_is_refused() {
     std::fs::write(&module, b"\0asm\x01\0\0\0").expect("write module");
     let output = env.run(&["plugin", "install", &module.to_string_lossy()]);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("core WebAssembly module, not a component"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("core WebAssembly module, not a component"),
+        "{}",
+        stderr(&output)
+    );
     assert!(!env.paths.plugins_dir().join("module").exists());
 }
 
@@ -56,7 +77,10 @@ fn a_component_of_the_wrong_world_is_refused() {
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(message.contains("not a tool plugin"), "{message}");
-    assert!(message.contains("wasmcode:plugin/formatter@0.1.0"), "names what it does export: {message}");
+    assert!(
+        message.contains("wasmcode:plugin/formatter@0.1.0"),
+        "names what it does export: {message}"
+    );
 }
 
 #[test]
@@ -67,7 +91,11 @@ fn a_truncated_file_is_refused() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
     let output = env.run(&["plugin", "install", &truncated.to_string_lossy()]);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("not a valid WebAssembly component"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not a valid WebAssembly component"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -75,7 +103,11 @@ fn a_component_that_traps_on_instantiation_is_refused() {
     let env = TestEnv::new();
     let output = env.run(&["plugin", "install", guests::FIXTURE_TRAP_ON_INIT]);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("trapped while being instantiated"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("trapped while being instantiated"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -85,7 +117,11 @@ fn a_tool_id_clash_is_refused() {
     assert!(first.status.success(), "{}", stderr(&first));
     let second = env.run(&["plugin", "install", guests::WORDCOUNT, "--name", "counter-two"]);
     assert!(!second.status.success());
-    assert!(stderr(&second).contains("tool `wordcount` is already provided by plugin `counter`"), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("tool `wordcount` is already provided by plugin `counter`"),
+        "{}",
+        stderr(&second)
+    );
 }
 
 #[test]
@@ -97,7 +133,10 @@ fn inspect_shows_the_world_imports_and_tools() {
     assert!(text.contains("exports: wasmcode:plugin/tool@0.1.0"), "{text}");
     assert!(text.contains("wasmcode:plugin/host@0.1.0"), "{text}");
     assert!(text.contains("capabilities requested: filesystem"), "{text}");
-    assert!(text.contains("tool `wordcount`") && text.contains("\"filePath\""), "{text}");
+    assert!(
+        text.contains("tool `wordcount`") && text.contains("\"filePath\""),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -110,14 +149,20 @@ async fn project_plugins_load_only_once_trusted() {
 
     let server = env.serve();
     let (_, ids) = server.get("/experimental/tool/ids").await;
-    assert!(!ids.as_array().expect("ids").contains(&json!("wordcount")), "loaded untrusted: {ids}");
+    assert!(
+        !ids.as_array().expect("ids").contains(&json!("wordcount")),
+        "loaded untrusted: {ids}"
+    );
     drop(server);
 
     let trust = env.run(&["plugin", "trust", &local.to_string_lossy()]);
     assert!(trust.status.success(), "{}", stderr(&trust));
     let server = env.serve();
     let (_, ids) = server.get("/experimental/tool/ids").await;
-    assert!(ids.as_array().expect("ids").contains(&json!("wordcount")), "trusted but not loaded: {ids}");
+    assert!(
+        ids.as_array().expect("ids").contains(&json!("wordcount")),
+        "trusted but not loaded: {ids}"
+    );
     drop(server);
 
     // Changing the component revokes the trust: it is the exact bytes that were trusted.
@@ -126,5 +171,8 @@ async fn project_plugins_load_only_once_trusted() {
     std::fs::write(&local, bytes).expect("modify");
     let server = env.serve();
     let (_, ids) = server.get("/experimental/tool/ids").await;
-    assert!(!ids.as_array().expect("ids").contains(&json!("wordcount")), "modified plugin loaded: {ids}");
+    assert!(
+        !ids.as_array().expect("ids").contains(&json!("wordcount")),
+        "modified plugin loaded: {ids}"
+    );
 }

@@ -1,9 +1,9 @@
 //! The server over loopback: the tool endpoints in the reference's shapes, JSON errors, and a
 //! server that keeps answering whatever a plugin does.
 
+use crate::harness::TestEnv;
 use serde_json::json;
 use wasmcode_tests::guests;
-use crate::harness::TestEnv;
 
 const FIRST_PARTY: [&str; 7] = ["bash", "read", "glob", "grep", "edit", "write", "list"];
 
@@ -20,7 +20,9 @@ async fn tool_ids_list_the_first_party_tools() {
 async fn tool_list_has_the_reference_shape() {
     let env = TestEnv::new();
     let server = env.serve();
-    let (status, tools) = server.get("/experimental/tool?provider=fake&model=fake-model").await;
+    let (status, tools) = server
+        .get("/experimental/tool?provider=fake&model=fake-model")
+        .await;
     assert_eq!(status, 200);
     let tools = tools.as_array().expect("an array");
     assert_eq!(tools.len(), FIRST_PARTY.len());
@@ -29,14 +31,20 @@ async fn tool_list_has_the_reference_shape() {
         let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
         keys.sort_unstable();
         assert_eq!(keys, ["description", "id", "parameters"]);
-        assert_eq!(tool["parameters"]["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert_eq!(
+            tool["parameters"]["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
         assert_eq!(tool["parameters"]["type"], "object");
     }
     let read = tools.iter().find(|t| t["id"] == "read").expect("read is listed");
     assert_eq!(read["parameters"]["required"], json!(["filePath"]));
     assert_eq!(read["parameters"]["properties"]["offset"]["type"], "integer");
     let edit = tools.iter().find(|t| t["id"] == "edit").expect("edit is listed");
-    assert_eq!(edit["parameters"]["required"], json!(["filePath", "oldString", "newString"]));
+    assert_eq!(
+        edit["parameters"]["required"],
+        json!(["filePath", "oldString", "newString"])
+    );
 }
 
 #[tokio::test]
@@ -46,9 +54,15 @@ async fn tool_list_requires_provider_and_model() {
     let (status, body) = server.get("/experimental/tool").await;
     assert_eq!(status, 400);
     // As the reference answers (samples/tool_list_noparams.json).
-    assert_eq!(body, json!({"name": "BadRequest", "data": {"message": "Missing key\n  at [\"provider\"]", "kind": "Query"}}));
+    assert_eq!(
+        body,
+        json!({"name": "BadRequest", "data": {"message": "Missing key\n  at [\"provider\"]", "kind": "Query"}})
+    );
     let (status, body) = server.get("/experimental/tool?provider=fake").await;
-    assert_eq!((status, &body["data"]["message"]), (400, &json!("Missing key\n  at [\"model\"]")));
+    assert_eq!(
+        (status, &body["data"]["message"]),
+        (400, &json!("Missing key\n  at [\"model\"]"))
+    );
 }
 
 #[tokio::test]
@@ -67,22 +81,51 @@ async fn tools_execute_directly_under_the_permission_rules() {
     env.write(".env", "API_KEY=hunter2\n");
     let server = env.serve();
     let path = env.project.join("hello.txt").to_string_lossy().into_owned();
-    let (status, body) = server.post("/v1/tools/read/execute", json!({"filePath": path})).await;
+    let (status, body) = server
+        .post("/v1/tools/read/execute", json!({"filePath": path}))
+        .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["content"].as_str().expect("text").contains("1: hello\n2: world"), "{body}");
+    assert!(
+        body["content"]
+            .as_str()
+            .expect("text")
+            .contains("1: hello\n2: world"),
+        "{body}"
+    );
     // The seed's `read_file` alias with its `path` argument.
-    let (status, body) = server.post("/v1/tools/read_file/execute", json!({"path": "hello.txt"})).await;
+    let (status, body) = server
+        .post("/v1/tools/read_file/execute", json!({"path": "hello.txt"}))
+        .await;
     assert_eq!((status, &body["tool"]), (200, &json!("read")), "{body}");
     // `.env` reads ask by default; with nobody to ask, they are refused, never hung.
-    let (status, body) = server.post("/v1/tools/read/execute", json!({"filePath": ".env"})).await;
-    assert_eq!((status, &body["name"]), (403, &json!("PermissionDeniedError")), "{body}");
-    assert!(body["data"]["message"].as_str().expect("text").contains("approval"), "{body}");
+    let (status, body) = server
+        .post("/v1/tools/read/execute", json!({"filePath": ".env"}))
+        .await;
+    assert_eq!(
+        (status, &body["name"]),
+        (403, &json!("PermissionDeniedError")),
+        "{body}"
+    );
+    assert!(
+        body["data"]["message"]
+            .as_str()
+            .expect("text")
+            .contains("approval"),
+        "{body}"
+    );
     // Bad input is a 400, an unknown tool a 404.
     let (status, _) = server.post("/v1/tools/read/execute", json!({"offset": 3})).await;
     assert_eq!(status, 400);
     let (status, _) = server.post("/v1/tools/nope/execute", json!({})).await;
     assert_eq!(status, 404);
-    let response = server.http.post(server.url("/v1/tools/read/execute")).body("{not json").header("content-type", "application/json").send().await.expect("sent");
+    let response = server
+        .http
+        .post(server.url("/v1/tools/read/execute"))
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(response.status().as_u16(), 400);
 }
 
@@ -92,13 +135,24 @@ async fn tools_execute_directly_under_the_permission_rules() {
 async fn the_server_survives_every_sandbox_failure() {
     let env = TestEnv::new();
     let install = env.run(&["plugin", "install", guests::FIXTURE_PROBE, "--name", "probe"]);
-    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
-    env.write("opencode.json", r#"{"wasmcode": {"plugins": {"probe": {"limits": {"timeoutMs": 300}}}}}"#);
+    assert!(
+        install.status.success(),
+        "{}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+    env.write(
+        "opencode.json",
+        r#"{"wasmcode": {"plugins": {"probe": {"limits": {"timeoutMs": 300}}}}}"#,
+    );
     let server = env.serve();
 
     let cases = [
         ("fs", json!({"op": "read", "path": "../secret.txt"}), 422),
-        ("fs", json!({"op": "read", "path": env.secret.to_string_lossy()}), 422),
+        (
+            "fs",
+            json!({"op": "read", "path": env.secret.to_string_lossy()}),
+            422,
+        ),
         ("fs", json!({"op": "write", "path": "x.txt", "content": "x"}), 422),
         ("spin", json!({}), 504),
         ("alloc", json!({"bytes": 1u64 << 30, "fallible": false}), 502),
@@ -109,12 +163,21 @@ async fn the_server_survives_every_sandbox_failure() {
         ("process", json!({"command": "touch pwned"}), 422),
     ];
     for (tool, args, expected) in cases {
-        let (status, body) = server.post(&format!("/v1/tools/{tool}/execute"), args.clone()).await;
+        let (status, body) = server
+            .post(&format!("/v1/tools/{tool}/execute"), args.clone())
+            .await;
         assert_eq!(status, expected, "{tool} {args}: {body}");
-        assert!(body["data"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(
+            body["data"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
         server.assert_healthy().await;
         let (status, body) = server.post("/v1/tools/ok/execute", json!({})).await;
-        assert_eq!((status, &body["content"]), (200, &json!("ok")), "after {tool}: {body}");
+        assert_eq!(
+            (status, &body["content"]),
+            (200, &json!("ok")),
+            "after {tool}: {body}"
+        );
     }
     assert!(!env.project.join("pwned").exists() && !env.project.join("x.txt").exists());
 }
