@@ -395,6 +395,9 @@ macro_rules! export_tools {
             }
         }
 
+        // Component export names (`wasmcode:plugin/tool@0.1.0#describe`) only link for wasm;
+        // native builds of a plugin crate (its unit tests) leave them out.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_tool_plugin!(__WasmcodeTools with_types_in $crate::bindings);
     };
 }

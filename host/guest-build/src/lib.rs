@@ -98,8 +98,9 @@ fn guest_target_dir(workspace: &Path) -> PathBuf {
     target.join("wasm-guests").join(name)
 }
 
-/// The library names of the workspace's member packages: each member's package name with `-`
-/// mapped to `_`.
+/// The library names of the workspace's component packages (members whose `[lib]` is a
+/// `cdylib`; plain libraries shared by them are skipped): each package name with `-` mapped to
+/// `_`.
 fn package_lib_names(workspace: &Path) -> Vec<String> {
     let manifest = read_manifest(&workspace.join("Cargo.toml"));
     let members = manifest
@@ -111,15 +112,25 @@ fn package_lib_names(workspace: &Path) -> Vec<String> {
     members
         .iter()
         .filter_map(|m| m.as_str())
-        .map(|member| {
+        .filter_map(|member| {
             let path = workspace.join(member).join("Cargo.toml");
             let package = read_manifest(&path);
-            package
+            let crate_types = package
+                .get("lib")
+                .and_then(|lib| lib.get("crate-type"))
+                .and_then(|types| types.as_array())
+                .cloned()
+                .unwrap_or_default();
+            if !crate_types.iter().any(|t| t.as_str() == Some("cdylib")) {
+                return None;
+            }
+            let name = package
                 .get("package")
                 .and_then(|p| p.get("name"))
                 .and_then(|n| n.as_str())
                 .unwrap_or_else(|| panic!("{} has no [package] name", path.display()))
-                .replace('-', "_")
+                .replace('-', "_");
+            Some(name)
         })
         .collect()
 }

@@ -79,18 +79,17 @@ impl Tool for BashTool {
         let workdir = ctx.resolve(args.workdir.as_deref().unwrap_or("."))?;
 
         let mut asked = serde_json::json!({ "command": args.command });
+        let mut running = serde_json::json!({ "output": "" });
         if let Some(description) = &args.description {
             asked["description"] = description.clone().into();
+            running["description"] = description.clone().into();
         }
         ctx.ask(
             Permission::new("bash", vec![args.command.clone()])
                 .always(vec![always_pattern(&args.command)])
                 .metadata(asked),
         )?;
-        ctx.progress(
-            &args.command,
-            serde_json::json!({ "output": "", "description": args.description }),
-        );
+        ctx.progress(&args.command, running);
 
         let run = process::run(&RunRequest {
             command: args.command.clone(),
@@ -178,9 +177,6 @@ fn first_lines(text: &str, max: usize) -> (&str, bool) {
     }
 }
 
-// Only the component exports the tool: a native build (for unit tests) cannot link the
-// component-model export names.
-#[cfg(target_arch = "wasm32")]
 wasmcode_plugin::export_tools!(BashTool);
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! `oldString` writes `newString` as the whole file. Behaves like OpenCode's `edit`, inside the
 //! component's project sandbox.
 
-mod diff;
+use wasmcode_tool_support::diff;
 mod replace;
 
 use std::fs;
@@ -127,9 +127,6 @@ fn with_line_ending(text: &str, ending: &str) -> String {
     }
 }
 
-// Only the component exports the tool: a native build (for unit tests) cannot link the
-// component-model export names.
-#[cfg(target_arch = "wasm32")]
 wasmcode_plugin::export_tools!(EditTool);
 
 #[cfg(test)]
@@ -162,47 +159,5 @@ mod tests {
         )
         .expect("valid JSON");
         assert_eq!(wasmcode_plugin::schema_of::<Args>(), reference);
-    }
-}
-
-/// Tests of the diff module live here, in its owning crate, so `write` does not run them again.
-#[cfg(test)]
-mod diff_tests {
-    use crate::diff::file_diff;
-
-    #[test]
-    fn formats_like_jsdiff() {
-        let diff = file_diff("/p/a.txt", "one\ntwo\nthree\n", "one\n2\nthree\n");
-        assert_eq!(
-            diff.patch,
-            format!(
-                "Index: /p/a.txt\n{}\n--- /p/a.txt\n+++ /p/a.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n",
-                "=".repeat(67)
-            )
-        );
-        assert_eq!((diff.additions, diff.deletions), (1, 1));
-    }
-
-    #[test]
-    fn new_file_starts_at_zero_and_marks_missing_newline() {
-        let diff = file_diff("f", "", "a\nb");
-        assert!(
-            diff.patch
-                .contains("@@ -0,0 +1,2 @@\n+a\n+b\n\\ No newline at end of file\n")
-        );
-        assert_eq!((diff.additions, diff.deletions), (2, 0));
-    }
-
-    #[test]
-    fn trims_shared_indentation() {
-        let diff = file_diff("f", "    a\n      b\n", "    a\n      c\n");
-        assert!(diff.patch.contains("\n a\n-  b\n+  c\n"), "{}", diff.patch);
-    }
-
-    #[test]
-    fn identical_content_has_no_hunks() {
-        let diff = file_diff("f", "same\n", "same\n");
-        assert!(!diff.patch.contains("@@"));
-        assert_eq!((diff.additions, diff.deletions), (0, 0));
     }
 }

@@ -2,7 +2,7 @@
 //! at most 100. Matching follows ripgrep's `--glob` rules (a pattern without `/` matches at any
 //! depth) and `.gitignore`, as OpenCode's ripgrep-backed `glob` does.
 
-mod walk;
+use wasmcode_tool_support::walk;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -100,9 +100,6 @@ fn render(paths: &[String], truncated: bool) -> String {
     out
 }
 
-// Only the component exports the tool: a native build (for unit tests) cannot link the
-// component-model export names.
-#[cfg(target_arch = "wasm32")]
 wasmcode_plugin::export_tools!(GlobTool);
 
 #[cfg(test)]
@@ -110,7 +107,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::walk::Scratch;
+    use wasmcode_tool_support::walk::Scratch;
 
     fn at(secs: u64) -> Option<SystemTime> {
         Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
@@ -165,64 +162,5 @@ mod tests {
         )
         .expect("valid JSON");
         assert_eq!(wasmcode_plugin::schema_of::<Args>(), reference);
-    }
-}
-
-/// Tests of the shared walk module live here, in its owning crate, so `grep` and `list` do not run
-/// them again.
-#[cfg(test)]
-mod walk_tests {
-    use std::path::{Path, PathBuf};
-    use std::time::SystemTime;
-
-    use crate::walk::*;
-
-    #[test]
-    fn honours_gitignore_and_globs_and_skips_dot_git() {
-        let dir = Scratch::new("walk");
-        dir.file(".git/HEAD", "ref")
-            .file(".gitignore", "ignored/\n")
-            .file("ignored/x.rs", "")
-            .file(".hidden.rs", "")
-            .file("src/a.rs", "")
-            .file("src/b.txt", "");
-        assert_eq!(
-            dir.walk(&[]),
-            [".gitignore", ".hidden.rs", "src/a.rs", "src/b.txt"]
-        );
-        assert_eq!(dir.walk(&["*.rs"]), [".hidden.rs", "src/a.rs"]);
-        assert_eq!(dir.walk(&["!*.rs"]), [".gitignore", "src/b.txt"]);
-    }
-
-    #[test]
-    fn rejects_bad_globs() {
-        let Err(err) = walk(Path::new("."), &["a[".to_string()]) else {
-            panic!("an unclosed class is invalid")
-        };
-        assert!(err.starts_with("Invalid glob pattern"), "{err}");
-    }
-
-    #[test]
-    fn sorts_newest_first_then_by_path() {
-        let t = |s| Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
-        let mut items = vec![
-            (t(1), PathBuf::from("old")),
-            (None, PathBuf::from("none")),
-            (t(5), PathBuf::from("b")),
-            (t(5), PathBuf::from("a")),
-        ];
-        sort_newest_first(&mut items, |(time, path)| (*time, path.as_path()));
-        let order: Vec<_> = items
-            .iter()
-            .map(|(_, p)| p.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(order, ["a", "b", "old", "none"]);
-    }
-
-    #[test]
-    fn cleans_dot_prefixes_and_titles_the_root_empty() {
-        assert_eq!(clean(Path::new("./src/./a.rs")), PathBuf::from("src/a.rs"));
-        assert_eq!(title(Path::new(".")), "");
-        assert_eq!(title(Path::new("src")), "src");
     }
 }

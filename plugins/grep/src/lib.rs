@@ -4,12 +4,11 @@
 //! OpenCode's ripgrep-backed `grep`.
 
 // The walk is `glob`'s, so both tools see the same files.
-#[path = "../../glob/src/walk.rs"]
 #[allow(
     dead_code,
     reason = "shared with glob and list; grep does not use every helper"
 )]
-mod walk;
+use wasmcode_tool_support::walk;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -191,15 +190,12 @@ fn render(result: &SearchResult, display: impl Fn(&Path) -> String) -> String {
     out.join("\n")
 }
 
-// Only the component exports the tool: a native build (for unit tests) cannot link the
-// component-model export names.
-#[cfg(target_arch = "wasm32")]
 wasmcode_plugin::export_tools!(GrepTool);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::walk::Scratch;
+    use wasmcode_tool_support::walk::Scratch;
 
     fn shown(path: &Path) -> String {
         format!("/p/{}", path.display())

@@ -3,12 +3,11 @@
 //! Behaves like OpenCode's `list` (`ls.ts`), inside the component's project sandbox.
 
 // The walk is `glob`'s, so both tools see the same files.
-#[path = "../../glob/src/walk.rs"]
 #[allow(
     dead_code,
     reason = "shared with glob and grep; list does not use every helper"
 )]
-mod walk;
+use wasmcode_tool_support::walk;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -168,15 +167,12 @@ fn render_dir<'a>(
     }
 }
 
-// Only the component exports the tool: a native build (for unit tests) cannot link the
-// component-model export names.
-#[cfg(target_arch = "wasm32")]
 wasmcode_plugin::export_tools!(ListTool);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::walk::Scratch;
+    use wasmcode_tool_support::walk::Scratch;
 
     #[test]
     fn renders_directories_before_files() {

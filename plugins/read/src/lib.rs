@@ -14,8 +14,8 @@ const MAX_BYTES: usize = 50 * 1024;
 
 /// Extensions that are binary whatever their first bytes say.
 const BINARY_EXTENSIONS: &[&str] = &[
-    "zip", "tar", "gz", "exe", "dll", "so", "class", "jar", "war", "7z", "doc", "docx", "xls", "xlsx",
-    "ppt", "pptx", "odt", "ods", "odp", "bin", "dat", "obj", "o", "a", "lib", "wasm", "pyc", "pyo",
+    "zip", "tar", "gz", "exe", "dll", "so", "class", "jar", "war", "7z", "doc", "docx", "xls", "xlsx", "ppt",
+    "pptx", "odt", "ods", "odp", "bin", "dat", "obj", "o", "a", "lib", "wasm", "pyc", "pyo",
 ];
 
 #[derive(Deserialize, JsonSchema)]
@@ -48,7 +48,9 @@ impl Tool for ReadTool {
 
         let meta = match fs::metadata(&relative) {
             Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found(&relative, &shown, ctx)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(not_found(&relative, &shown, ctx));
+            }
             Err(e) => return Err(ToolError::failed(format!("Cannot read {shown}: {e}"))),
         };
         let offset = usize::try_from(args.offset.unwrap_or(1)).unwrap_or(usize::MAX);
@@ -57,7 +59,9 @@ impl Tool for ReadTool {
         if meta.is_dir() {
             return read_directory(&relative, &shown, title, offset, limit);
         }
-        if is_binary(&relative, meta.len()).map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))? {
+        if is_binary(&relative, meta.len())
+            .map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))?
+        {
             return Err(ToolError::failed(format!("Cannot read binary file: {shown}")));
         }
         read_file(&relative, &shown, title, offset, limit)
@@ -65,8 +69,14 @@ impl Tool for ReadTool {
 }
 
 fn not_found(relative: &Path, shown: &str, ctx: &Context) -> ToolError {
-    let dir = relative.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let base = relative.file_name().map(|b| b.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let dir = relative
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = relative
+        .file_name()
+        .map(|b| b.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     let mut suggestions: Vec<String> = fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -83,12 +93,22 @@ fn not_found(relative: &Path, shown: &str, ctx: &Context) -> ToolError {
     if suggestions.is_empty() {
         ToolError::failed(format!("File not found: {shown}"))
     } else {
-        ToolError::failed(format!("File not found: {shown}\n\nDid you mean one of these?\n{}", suggestions.join("\n")))
+        ToolError::failed(format!(
+            "File not found: {shown}\n\nDid you mean one of these?\n{}",
+            suggestions.join("\n")
+        ))
     }
 }
 
-fn read_directory(relative: &Path, shown: &str, title: String, offset: usize, limit: usize) -> Result<Output, ToolError> {
-    let entries = fs::read_dir(relative).map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))?;
+fn read_directory(
+    relative: &Path,
+    shown: &str,
+    title: String,
+    offset: usize,
+    limit: usize,
+) -> Result<Output, ToolError> {
+    let entries =
+        fs::read_dir(relative).map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))?;
     let mut items: Vec<String> = entries
         .flatten()
         .map(|entry| {
@@ -115,8 +135,14 @@ fn read_directory(relative: &Path, shown: &str, title: String, offset: usize, li
     } else {
         format!("\n({} entries)", items.len())
     };
-    let output = format!("<path>{shown}</path>\n<type>directory</type>\n<entries>\n{listing}\n{footer}\n</entries>");
-    let preview = sliced.iter().take(20).map(|s| s.as_str()).collect::<Vec<_>>().join("\n");
+    let output =
+        format!("<path>{shown}</path>\n<type>directory</type>\n<entries>\n{listing}\n{footer}\n</entries>");
+    let preview = sliced
+        .iter()
+        .take(20)
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     Ok(Output::new(title, output).metadata(serde_json::json!({
         "preview": preview,
         "truncated": truncated,
@@ -137,7 +163,12 @@ struct Window {
 }
 
 fn window(reader: impl BufRead, offset: usize, limit: usize) -> std::io::Result<Window> {
-    let mut window = Window { lines: Vec::new(), count: 0, more: false, cut: false };
+    let mut window = Window {
+        lines: Vec::new(),
+        count: 0,
+        more: false,
+        cut: false,
+    };
     let mut bytes = 0usize;
     for line in reader.split(b'\n') {
         let mut line = line?;
@@ -171,8 +202,15 @@ fn window(reader: impl BufRead, offset: usize, limit: usize) -> std::io::Result<
     Ok(window)
 }
 
-fn read_file(relative: &Path, shown: &str, title: String, offset: usize, limit: usize) -> Result<Output, ToolError> {
-    let file = fs::File::open(relative).map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))?;
+fn read_file(
+    relative: &Path,
+    shown: &str,
+    title: String,
+    offset: usize,
+    limit: usize,
+) -> Result<Output, ToolError> {
+    let file =
+        fs::File::open(relative).map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))?;
     let file = window(BufReader::new(file), offset, limit)
         .map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))?;
     if file.count < offset && !(file.count == 0 && offset == 1) {
@@ -217,7 +255,10 @@ fn read_file(relative: &Path, shown: &str, title: String, offset: usize, limit: 
 /// Binary when the extension says so, or the first 4 KiB hold a NUL byte or more than 30%
 /// control characters.
 fn is_binary(path: &Path, size: u64) -> std::io::Result<bool> {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     if BINARY_EXTENSIONS.contains(&ext.as_str()) {
         return Ok(true);
     }

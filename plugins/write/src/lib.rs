@@ -3,8 +3,7 @@
 //! component's project sandbox.
 
 // The diff code is `edit`'s, so both tools show identical diffs in their permission prompts.
-#[path = "../../edit/src/diff.rs"]
-mod diff;
+use wasmcode_tool_support::diff;
 
 use std::fs;
 use std::io::ErrorKind;
@@ -85,9 +84,6 @@ fn metadata(shown: &str, exists: bool) -> serde_json::Value {
     })
 }
 
-// Only the component exports the tool: a native build (for unit tests) cannot link the
-// component-model export names.
-#[cfg(target_arch = "wasm32")]
 wasmcode_plugin::export_tools!(WriteTool);
 
 #[cfg(test)]

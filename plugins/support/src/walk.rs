@@ -3,8 +3,7 @@
 //! `--glob` patterns applied with ripgrep's own override rules. Entries come in file-name order
 //! so that the same tree always gives the same results.
 //!
-//! Shared by the `glob`, `grep` and `list` crates (the other two include this file with
-//! `#[path]`).
+//! Used by the `glob`, `grep` and `list` tools.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -79,10 +78,10 @@ pub fn title(relative: &Path) -> String {
 }
 
 /// A scratch project directory for tests, removed on drop.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub struct Scratch(pub PathBuf);
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl Scratch {
     pub fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("wasmcode-{name}-{}", std::process::id()));
@@ -113,9 +112,66 @@ impl Scratch {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::time::SystemTime;
+
+    use super::*;
+
+    #[test]
+    fn honours_gitignore_and_globs_and_skips_dot_git() {
+        let dir = Scratch::new("walk");
+        dir.file(".git/HEAD", "ref")
+            .file(".gitignore", "ignored/\n")
+            .file("ignored/x.rs", "")
+            .file(".hidden.rs", "")
+            .file("src/a.rs", "")
+            .file("src/b.txt", "");
+        assert_eq!(
+            dir.walk(&[]),
+            [".gitignore", ".hidden.rs", "src/a.rs", "src/b.txt"]
+        );
+        assert_eq!(dir.walk(&["*.rs"]), [".hidden.rs", "src/a.rs"]);
+        assert_eq!(dir.walk(&["!*.rs"]), [".gitignore", "src/b.txt"]);
+    }
+
+    #[test]
+    fn rejects_bad_globs() {
+        let Err(err) = walk(Path::new("."), &["a[".to_string()]) else {
+            panic!("an unclosed class is invalid")
+        };
+        assert!(err.starts_with("Invalid glob pattern"), "{err}");
+    }
+
+    #[test]
+    fn sorts_newest_first_then_by_path() {
+        let t = |s| Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        let mut items = vec![
+            (t(1), PathBuf::from("old")),
+            (None, PathBuf::from("none")),
+            (t(5), PathBuf::from("b")),
+            (t(5), PathBuf::from("a")),
+        ];
+        sort_newest_first(&mut items, |(time, path)| (*time, path.as_path()));
+        let order: Vec<_> = items
+            .iter()
+            .map(|(_, p)| p.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(order, ["a", "b", "old", "none"]);
+    }
+
+    #[test]
+    fn cleans_dot_prefixes_and_titles_the_root_empty() {
+        assert_eq!(clean(Path::new("./src/./a.rs")), PathBuf::from("src/a.rs"));
+        assert_eq!(title(Path::new(".")), "");
+        assert_eq!(title(Path::new("src")), "src");
     }
 }

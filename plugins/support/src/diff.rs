@@ -2,8 +2,7 @@
 //! `createTwoFilesPatch` layout (an `Index:` banner, 4 lines of context, counts on every hunk
 //! range), with the indentation common to all changed and context lines trimmed away.
 //!
-//! Shared by the `edit` and `write` crates (`write` includes this file with `#[path]`), so the
-//! two tools show identical diffs.
+//! Used by the `edit` and `write` tools, so the two show identical diffs.
 
 use similar::{ChangeTag, TextDiff};
 
@@ -108,4 +107,45 @@ fn trim_indentation(patch: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_diff;
+
+    #[test]
+    fn formats_like_jsdiff() {
+        let diff = file_diff("/p/a.txt", "one\ntwo\nthree\n", "one\n2\nthree\n");
+        assert_eq!(
+            diff.patch,
+            format!(
+                "Index: /p/a.txt\n{}\n--- /p/a.txt\n+++ /p/a.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n",
+                "=".repeat(67)
+            )
+        );
+        assert_eq!((diff.additions, diff.deletions), (1, 1));
+    }
+
+    #[test]
+    fn new_file_starts_at_zero_and_marks_missing_newline() {
+        let diff = file_diff("f", "", "a\nb");
+        assert!(
+            diff.patch
+                .contains("@@ -0,0 +1,2 @@\n+a\n+b\n\\ No newline at end of file\n")
+        );
+        assert_eq!((diff.additions, diff.deletions), (2, 0));
+    }
+
+    #[test]
+    fn trims_shared_indentation() {
+        let diff = file_diff("f", "    a\n      b\n", "    a\n      c\n");
+        assert!(diff.patch.contains("\n a\n-  b\n+  c\n"), "{}", diff.patch);
+    }
+
+    #[test]
+    fn identical_content_has_no_hunks() {
+        let diff = file_diff("f", "same\n", "same\n");
+        assert!(!diff.patch.contains("@@"));
+        assert_eq!((diff.additions, diff.deletions), (0, 0));
+    }
 }
