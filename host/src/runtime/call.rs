@@ -283,8 +283,10 @@ fn instantiate_error(
     store: &Store<CallState>,
     error: wasmtime::Error,
 ) -> CallError {
-    let text = format!("{error:#}");
-    if text.contains("concurrent") && text.contains("limit") {
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
         return CallError::Busy {
             plugin: plugin.name.to_string(),
             tool: tool.to_string(),

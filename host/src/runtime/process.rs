@@ -59,6 +59,10 @@ pub async fn run(cwd: PathBuf, request: RunRequest) -> Result<RunOutput, Process
         .arg("-c")
         .arg(&request.command)
         .current_dir(&cwd)
+        // The user's environment, as their own shell has it, minus the server's credentials: a
+        // command the model wrote has no business reading the server password.
+        .env_remove("OPENCODE_SERVER_PASSWORD")
+        .env_remove("OPENCODE_SERVER_USERNAME")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -572,3 +572,47 @@ async fn nothing_is_inherited() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn a_full_instance_pool_answers_busy() {
+    use wasmcode::runtime::{Runtime, RuntimeOptions, ToolCall};
+    let env = TestEnv::new();
+    let options = RuntimeOptions {
+        max_concurrent_instances: 1,
+        ..RuntimeOptions::default()
+    };
+    let runtime = Runtime::new(&options).expect("a small runtime");
+    let bytes = std::fs::read(guests::FIXTURE_PROBE).expect("built");
+    let hash = wasmcode::runtime::sha256(&bytes);
+    let limits = Limits {
+        timeout_ms: 500,
+        ..Limits::default()
+    };
+    let plugin = runtime
+        .load_tool_plugin("probe", &bytes, &hash, Grants::read_only(), limits, true)
+        .await
+        .expect("loads");
+    let call = |tool: &str| ToolCall {
+        tool: tool.into(),
+        args_json: "{}".into(),
+        session_id: String::new(),
+        message_id: String::new(),
+        call_id: String::new(),
+        agent: "build".into(),
+        project_root: env.project.clone(),
+    };
+    let handler = crate::harness::allow_all();
+    // The spinning call holds the only instance slot while the second one asks for another.
+    let (spinning, second) = tokio::join!(
+        runtime.call_tool(&plugin, call("spin"), handler.clone()),
+        runtime.call_tool(&plugin, call("ok"), handler.clone()),
+    );
+    assert!(matches!(spinning, Err(CallError::Timeout { .. })), "{spinning:?}");
+    assert!(matches!(second, Err(CallError::Busy { .. })), "{second:?}");
+    // Once the slot is free again, calls go through.
+    let ok = runtime
+        .call_tool(&plugin, call("ok"), handler)
+        .await
+        .expect("the pool has room again");
+    assert_eq!(ok.output, "ok");
+}
