@@ -4,11 +4,13 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod paths;
 pub mod permission;
 pub mod plugins;
+pub mod project;
 pub mod runtime;
 pub mod server;
 
