@@ -58,6 +58,15 @@ impl ApiError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", message)
     }
 
+    /// An operation of OpenCode's API that wasmcode does not serve yet.
+    pub fn not_implemented(operation: &str, waits_for: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplementedError",
+            format!("`{operation}` is not implemented yet in wasmcode (it comes with {waits_for})"),
+        )
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", message)
     }

@@ -5,4 +5,5 @@ pub mod error;
 pub mod extract;
 pub mod global;
 pub mod tool;
+pub mod unimplemented;
 pub mod v1;

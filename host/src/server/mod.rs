@@ -36,7 +36,9 @@ pub struct AppState {
 struct ApiDoc;
 
 fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    let router = api::unimplemented::unimplemented_routes!(router);
+    router
         .routes(routes!(api::global::health))
         .routes(routes!(api::tool::ids))
         .routes(routes!(api::tool::list))
