@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::paths::Paths;
-use crate::permission::Ruleset;
+use crate::instance::Instances;
 use crate::plugins::{self, installed::PluginStore, trust::TrustList};
 use crate::runtime::{Runtime, RuntimeOptions, interface_names};
 
@@ -114,15 +114,15 @@ fn load_config(paths: &Paths, project: &Path) -> anyhow::Result<Config> {
 
 async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
     let project = std::env::current_dir().context("cannot read the current directory")?;
-    let config = load_config(&paths, &project)?;
     let runtime = Arc::new(new_runtime(&paths)?);
-    let (tools, warnings) = plugins::load_all(&runtime, &paths, &config.wasmcode, Some(&project)).await;
-    for warning in &warnings {
-        tracing::warn!(plugin = %warning.plugin, "{}", warning.message);
-    }
+    let inline_config = std::env::var("OPENCODE_CONFIG_CONTENT").ok();
+    let instances = Arc::new(Instances::new(runtime, paths, inline_config));
+    // The cwd's instance is made before listening: a broken configuration stops the start-up
+    // instead of surfacing on the first request.
+    let instance = instances.get(&project).await?;
     tracing::info!(
-        tools = tools.ids().count(),
-        plugins = tools.plugins().len(),
+        tools = instance.tools.ids().count(),
+        plugins = instance.tools.plugins().len(),
         "plugins loaded"
     );
 
@@ -140,16 +140,7 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let mut permissions = Ruleset::defaults();
-    if let Some(rules) = config.raw.get("permission") {
-        permissions.extend(Ruleset::from_config(rules).map_err(anyhow::Error::msg)?);
-    }
-    let state = crate::server::AppState {
-        runtime,
-        tools: Arc::new(tools),
-        project: project.clone(),
-        permissions: Arc::new(permissions),
-    };
+    let state = crate::server::AppState { instances, default_directory: project };
     let app = crate::server::router(state);
     // Tests and scripts read this line to learn the port.
     println!("wasmcode server listening on http://{local}");

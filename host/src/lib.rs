@@ -7,6 +7,7 @@ pub mod api;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod instance;
 pub mod paths;
 pub mod permission;
 pub mod plugins;

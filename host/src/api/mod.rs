@@ -4,6 +4,7 @@
 pub mod error;
 pub mod extract;
 pub mod global;
+pub mod instance;
 pub mod tool;
 pub mod unimplemented;
 pub mod v1;

@@ -1,12 +1,11 @@
 //! `/experimental/tool*`: the tools of every loaded plugin, first-party and installed.
 
 use axum::Json;
-use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::ValidQuery;
-use crate::server::AppState;
+use crate::instance::{Instance, Scoped};
 
 /// One tool with the JSON Schema of its arguments.
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,8 +29,8 @@ pub struct ToolListQuery {
 /// List all tool IDs.
 #[utoipa::path(get, path = "/experimental/tool/ids", operation_id = "tool.ids", tag = "tool",
     responses((status = 200, description = "Tool IDs", body = Vec<String>)))]
-pub async fn ids(State(state): State<AppState>) -> Json<Vec<String>> {
-    Json(state.tools.ids().map(String::from).collect())
+pub async fn ids(Scoped(instance): Scoped) -> Json<Vec<String>> {
+    Json(instance.tools.ids().map(String::from).collect())
 }
 
 /// List tools with their JSON Schemas for a provider and model.
@@ -42,16 +41,16 @@ pub async fn ids(State(state): State<AppState>) -> Json<Vec<String>> {
         (status = 400, description = "Bad request", body = super::error::ErrorBody),
     ))]
 pub async fn list(
-    State(state): State<AppState>,
+    Scoped(instance): Scoped,
     ValidQuery(_query): ValidQuery<ToolListQuery>,
 ) -> Json<Vec<ToolListItem>> {
     // Every loaded tool works with every model: the schemas do not vary by provider.
-    all_tools(&state)
+    all_tools(&instance)
 }
 
-pub(super) fn all_tools(state: &AppState) -> Json<Vec<ToolListItem>> {
+pub(super) fn all_tools(instance: &Instance) -> Json<Vec<ToolListItem>> {
     Json(
-        state
+        instance
             .tools
             .tools()
             .map(|(spec, _)| ToolListItem {

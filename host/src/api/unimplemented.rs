@@ -21,7 +21,6 @@ not_yet!(project_list, get, "/project", "project.list", "the server surface");
 not_yet!(project_current, get, "/project/current", "project.current", "the server surface");
 not_yet!(path_get, get, "/path", "path.get", "the server surface");
 not_yet!(vcs_get, get, "/vcs", "vcs.get", "the server surface");
-not_yet!(instance_dispose, post, "/instance/dispose", "instance.dispose", "the server surface");
 not_yet!(config_get, get, "/config", "config.get", "the server surface");
 not_yet!(config_update, patch, "/config", "config.update", "the server surface");
 not_yet!(config_providers, get, "/config/providers", "config.providers", "sessions and the agent loop");
@@ -91,7 +90,6 @@ macro_rules! unimplemented_routes {
             .routes(utoipa_axum::routes!($crate::api::unimplemented::project_current))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::path_get))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::vcs_get))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::instance_dispose))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::config_get))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::config_update))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::config_providers))

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use super::extract::ValidJson;
 use super::tool::ToolListItem;
+use crate::instance::Scoped;
 use crate::permission::PolicyAnswerer;
 use crate::runtime::ToolCall;
 use crate::server::AppState;
@@ -27,8 +28,8 @@ pub struct ToolExecution {
 /// List every loaded tool with its JSON Schema.
 #[utoipa::path(get, path = "/v1/tools", operation_id = "v1.tools.list", tag = "v1",
     responses((status = 200, description = "Tools", body = Vec<ToolListItem>)))]
-pub async fn tools(State(state): State<AppState>) -> Json<Vec<ToolListItem>> {
-    super::tool::all_tools(&state)
+pub async fn tools(Scoped(instance): Scoped) -> Json<Vec<ToolListItem>> {
+    super::tool::all_tools(&instance)
 }
 
 /// Names other clients use for our tools, and how their arguments map.
@@ -61,6 +62,7 @@ fn resolve_alias(id: &str, mut args: serde_json::Value) -> (String, serde_json::
     ))]
 pub async fn execute_tool(
     State(state): State<AppState>,
+    Scoped(instance): Scoped,
     Path(id): Path<String>,
     ValidJson(args): ValidJson<serde_json::Value>,
 ) -> Result<Json<ToolExecution>, ApiError> {
@@ -71,7 +73,7 @@ pub async fn execute_tool(
         ));
     }
     let (tool, args) = resolve_alias(&id, args);
-    if state.tools.plugin_for(&tool).is_none() {
+    if instance.tools.plugin_for(&tool).is_none() {
         return Err(ApiError::not_found(format!("Tool not found: {id}")));
     }
     let call = ToolCall {
@@ -81,12 +83,12 @@ pub async fn execute_tool(
         message_id: String::new(),
         call_id: format!("call_{}", uuid_like()),
         agent: "build".into(),
-        project_root: state.project.clone(),
+        project_root: instance.directory.clone(),
     };
     let answerer = std::sync::Arc::new(PolicyAnswerer {
-        rules: (*state.permissions).clone(),
+        rules: (*instance.permissions).clone(),
     });
-    let output = state.tools.call(&state.runtime, call, answerer).await?;
+    let output = instance.tools.call(state.instances.runtime(), call, answerer).await?;
     Ok(Json(ToolExecution {
         tool,
         title: output.title,

@@ -12,19 +12,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{self, error::ApiError};
-use crate::permission::Ruleset;
-use crate::plugins::ToolRegistry;
-use crate::runtime::Runtime;
+use crate::instance::Instances;
 
-/// What every handler can reach.
+/// What every handler can reach: the per-directory instances, and the directory a request
+/// without `?directory=` is about (the server's cwd).
 #[derive(Clone)]
 pub struct AppState {
-    pub runtime: Arc<Runtime>,
-    pub tools: Arc<ToolRegistry>,
-    /// The project directory tools run against.
-    pub project: PathBuf,
-    /// The permission rules for calls nobody can be asked about.
-    pub permissions: Arc<Ruleset>,
+    pub instances: Arc<Instances>,
+    pub default_directory: PathBuf,
 }
 
 #[derive(OpenApi)]
@@ -40,6 +35,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     let router = api::unimplemented::unimplemented_routes!(router);
     router
         .routes(routes!(api::global::health))
+        .routes(routes!(api::instance::dispose))
         .routes(routes!(api::tool::ids))
         .routes(routes!(api::tool::list))
         .routes(routes!(api::v1::tools))

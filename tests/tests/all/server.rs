@@ -181,3 +181,70 @@ async fn the_server_survives_every_sandbox_failure() {
     }
     assert!(!env.project.join("pwned").exists() && !env.project.join("x.txt").exists());
 }
+
+fn encode(path: &std::path::Path) -> String {
+    path.to_string_lossy().bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// Puts the wordcount example into `project/.wasmcode/plugins/` and trusts it.
+fn add_trusted_project_plugin(env: &TestEnv, project: &std::path::Path) {
+    let dir = project.join(".wasmcode/plugins");
+    std::fs::create_dir_all(&dir).expect("plugin dir");
+    let file = dir.join("counter.wasm");
+    std::fs::copy(guests::WORDCOUNT, &file).expect("copy");
+    let trust = env.run(&["plugin", "trust", &file.to_string_lossy()]);
+    assert!(trust.status.success(), "{}", String::from_utf8_lossy(&trust.stderr));
+}
+
+#[tokio::test]
+async fn requests_are_scoped_to_their_directory() {
+    let env = TestEnv::new();
+    let other = env.dir.path().join("other project");
+    std::fs::create_dir_all(&other).expect("other project");
+    add_trusted_project_plugin(&env, &other);
+    let server = env.serve();
+    let has_wordcount = |ids: &serde_json::Value| ids.as_array().expect("ids").contains(&json!("wordcount"));
+
+    let (_, ids) = server.get("/experimental/tool/ids").await;
+    assert!(!has_wordcount(&ids), "the default directory has no project plugin: {ids}");
+    let (_, ids) = server.get(&format!("/experimental/tool/ids?directory={}", encode(&other))).await;
+    assert!(has_wordcount(&ids), "?directory= selects the other project: {ids}");
+    let response = server
+        .http
+        .get(server.url("/experimental/tool/ids"))
+        .header("x-opencode-directory", encode(&other))
+        .send()
+        .await
+        .expect("sent");
+    let ids: serde_json::Value = response.json().await.expect("json");
+    assert!(has_wordcount(&ids), "the header selects it too: {ids}");
+
+    let (status, body) = server.get("/experimental/tool/ids?directory=%2Fno%2Fsuch%2Fdir").await;
+    assert_eq!((status, &body["name"]), (400, &json!("BadRequest")), "{body}");
+    let (status, _) = server.get("/experimental/tool/ids?directory=relative%2Fpath").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn dispose_releases_an_instance_so_it_is_made_afresh() {
+    let env = TestEnv::new();
+    let server = env.serve();
+    let (_, before) = server.get("/experimental/tool/ids").await;
+    add_trusted_project_plugin(&env, &env.project);
+    let (_, cached) = server.get("/experimental/tool/ids").await;
+    assert_eq!(before, cached, "an instance keeps its plugins until disposed");
+    let (status, body) = server.post("/instance/dispose", json!({})).await;
+    assert_eq!((status, body), (200, json!(true)));
+    let (_, after) = server.get("/experimental/tool/ids").await;
+    assert!(after.as_array().expect("ids").contains(&json!("wordcount")), "{after}");
+}
+
+#[test]
+fn a_config_with_a_syntax_error_stops_the_start_up() {
+    let env = TestEnv::new();
+    let file = env.write("opencode.jsonc", "{\n  // comments are fine\n  \"model\": \"a/b\"\n  \"share\": \"disabled\",\n}\n");
+    let output = env.command().args(["serve", "--port", "0"]).output().expect("runs");
+    assert!(!output.status.success(), "started on a broken config");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("{}:3:17", file.display())), "no file:line:column in: {stderr}");
+}

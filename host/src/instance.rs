@@ -1,0 +1,168 @@
+//! Instances: the state of one project directory (its configuration, plugins and permission
+//! rules), created on the first request that names the directory and released by
+//! `POST /instance/dispose`. Requests name it with `?directory=` or the `x-opencode-directory`
+//! header (URL-encoded); the query wins, as in OpenCode, and the server's cwd is the default.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::api::error::ApiError;
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::permission::Ruleset;
+use crate::plugins::{self, ToolRegistry};
+use crate::runtime::Runtime;
+use crate::server::AppState;
+
+/// The header clients use to name the project directory.
+pub const DIRECTORY_HEADER: &str = "x-opencode-directory";
+
+/// One project directory's state.
+pub struct Instance {
+    /// The directory, canonical (symlinks resolved).
+    pub directory: PathBuf,
+    pub config: Config,
+    pub tools: Arc<ToolRegistry>,
+    /// Rules for calls nobody can be asked about: defaults, then the configuration's.
+    pub permissions: Arc<Ruleset>,
+}
+
+/// Why an instance could not be created: bad directory (400) or bad configuration (400, with
+/// the file and position).
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    #[error("directory {0} does not exist or is not a directory")]
+    NoSuchDirectory(String),
+    #[error("directory must be an absolute path, got {0:?}")]
+    NotAbsolute(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl From<InstanceError> for ApiError {
+    fn from(error: InstanceError) -> Self {
+        ApiError::bad_request(error.to_string(), "Query")
+    }
+}
+
+/// Every live instance, by canonical directory.
+pub struct Instances {
+    runtime: Arc<Runtime>,
+    paths: Paths,
+    /// `OPENCODE_CONFIG_CONTENT`, read once at start-up.
+    inline_config: Option<String>,
+    live: Mutex<HashMap<PathBuf, Arc<Instance>>>,
+}
+
+impl Instances {
+    pub fn new(runtime: Arc<Runtime>, paths: Paths, inline_config: Option<String>) -> Self {
+        Self { runtime, paths, inline_config, live: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The instance of `directory`, created (configuration read, plugins loaded) on first use.
+    pub async fn get(&self, directory: &Path) -> Result<Arc<Instance>, InstanceError> {
+        let directory = canonical_directory(directory)?;
+        // Held across creation so two first requests for one directory create it once.
+        let mut live = self.live.lock().await;
+        if let Some(instance) = live.get(&directory) {
+            return Ok(instance.clone());
+        }
+        let instance = Arc::new(self.create(directory.clone()).await?);
+        live.insert(directory, instance.clone());
+        Ok(instance)
+    }
+
+    async fn create(&self, directory: PathBuf) -> Result<Instance, InstanceError> {
+        let config = Config::load(&self.paths.config, &directory, self.inline_config.as_deref())
+            .map_err(|e| InstanceError::Config(e.to_string()))?;
+        let mut permissions = Ruleset::defaults();
+        if let Some(rules) = config.raw.get("permission") {
+            permissions.extend(Ruleset::from_config(rules).map_err(InstanceError::Config)?);
+        }
+        let (tools, warnings) =
+            plugins::load_all(&self.runtime, &self.paths, &config.wasmcode, Some(&directory)).await;
+        for warning in &warnings {
+            tracing::warn!(plugin = %warning.plugin, directory = %directory.display(), "{}", warning.message);
+        }
+        tracing::info!(directory = %directory.display(), tools = tools.ids().count(), "instance created");
+        Ok(Instance { directory, config, tools: Arc::new(tools), permissions: Arc::new(permissions) })
+    }
+
+    /// Releases the instance of `directory`; whether there was one.
+    pub async fn dispose(&self, directory: &Path) -> bool {
+        let Ok(directory) = canonical_directory(directory) else { return false };
+        self.live.lock().await.remove(&directory).is_some()
+    }
+}
+
+fn canonical_directory(directory: &Path) -> Result<PathBuf, InstanceError> {
+    if !directory.is_absolute() {
+        return Err(InstanceError::NotAbsolute(directory.display().to_string()));
+    }
+    match std::fs::canonicalize(directory) {
+        Ok(path) if path.is_dir() => Ok(path),
+        _ => Err(InstanceError::NoSuchDirectory(directory.display().to_string())),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DirectoryQuery {
+    directory: Option<String>,
+}
+
+/// The directory a request is scoped to: `?directory=`, else the header, else the default.
+pub fn requested_directory(parts: &Parts, default: &Path) -> Result<PathBuf, ApiError> {
+    let query = Query::<DirectoryQuery>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+    if let Some(directory) = query.directory.filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(directory));
+    }
+    if let Some(value) = parts.headers.get(DIRECTORY_HEADER) {
+        let raw = value
+            .to_str()
+            .map_err(|_| ApiError::bad_request(format!("{DIRECTORY_HEADER} must be URL-encoded ASCII"), "Header"))?;
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| ApiError::bad_request(format!("{DIRECTORY_HEADER} is not valid UTF-8"), "Header"))?;
+        if !decoded.is_empty() {
+            return Ok(PathBuf::from(decoded.as_ref()));
+        }
+    }
+    Ok(default.to_path_buf())
+}
+
+/// Extracts the directory a request names, without creating its instance.
+pub struct RequestedDirectory(pub PathBuf);
+
+impl FromRequestParts<AppState> for RequestedDirectory {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        requested_directory(parts, &state.default_directory).map(Self)
+    }
+}
+
+/// Extracts the request's instance.
+pub struct Scoped(pub Arc<Instance>);
+
+impl FromRequestParts<AppState> for Scoped {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let directory = requested_directory(parts, &state.default_directory)?;
+        Ok(Self(state.instances.get(&directory).await?))
+    }
+}
