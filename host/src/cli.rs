@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::paths::Paths;
 use crate::instance::Instances;
+use crate::server::{SecurityPolicy, ServerSettings};
 use crate::plugins::{self, installed::PluginStore, trust::TrustList};
 use crate::runtime::{Runtime, RuntimeOptions, interface_names};
 
@@ -39,12 +40,16 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Port to listen on (0 picks a free one).
-    #[arg(long, default_value_t = 4096)]
-    port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    hostname: String,
+    /// Port to listen on, 0 for any free one [default: server.port in opencode.json, else 4096].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to listen on [default: server.host in opencode.json, else 127.0.0.1]. Anything but
+    /// loopback needs credentials (OPENCODE_SERVER_PASSWORD or server.auth).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// A browser origin allowed to call the server, besides localhost ones (repeatable).
+    #[arg(long = "cors", value_name = "ORIGIN")]
+    cors: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -126,28 +131,72 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
         "plugins loaded"
     );
 
-    let addr: SocketAddr = format!("{}:{}", args.hostname, args.port)
+    let settings: ServerSettings = match instance.config.raw.get("server") {
+        Some(section) => serde_json::from_value(section.clone()).context("invalid `server` section in opencode.json")?,
+        None => ServerSettings::default(),
+    };
+    let hostname = args.hostname.or(settings.host.clone()).unwrap_or_else(|| "127.0.0.1".into());
+    let port = args.port.or(settings.port).unwrap_or(4096);
+    let addr: SocketAddr = format!("{hostname}:{port}")
         .parse()
         .or_else(|_| {
             use std::net::ToSocketAddrs;
-            (args.hostname.as_str(), args.port)
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| std::io::Error::other("no address"))
+            (hostname.as_str(), port).to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other("no address"))
         })
-        .with_context(|| format!("cannot resolve --hostname {}", args.hostname))?;
+        .with_context(|| format!("cannot resolve --hostname {hostname}"))?;
+    let policy = security_policy(&settings, &args.cors, &hostname, &addr)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let state = crate::server::AppState { instances, default_directory: project };
-    let app = crate::server::router(state);
+    let app = crate::server::router(state, policy);
     // Tests and scripts read this line to learn the port.
     println!("wasmcode server listening on http://{local}");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// Who may call the server: credentials from the environment and `server.auth`, origins from
+/// `--cors` and `server.cors`. Refuses a non-loopback address without credentials.
+fn security_policy(
+    settings: &ServerSettings,
+    cors: &[String],
+    hostname: &str,
+    addr: &SocketAddr,
+) -> anyhow::Result<SecurityPolicy> {
+    let password = std::env::var("OPENCODE_SERVER_PASSWORD").ok().filter(|p| !p.is_empty());
+    let user = std::env::var("OPENCODE_SERVER_USERNAME").ok().filter(|u| !u.is_empty());
+    let basic = password.map(|password| (user.unwrap_or_else(|| "opencode".into()), password));
+    let bearer_tokens = match &settings.auth {
+        None => Vec::new(),
+        Some(auth) if auth.kind == "bearer" => auth.tokens.clone(),
+        Some(auth) => bail!("server.auth.type {:?} is not supported; use \"bearer\" with \"tokens\"", auth.kind),
+    };
+    let join = |list: &[String]| (!list.is_empty()).then(|| list.join(", "));
+    let loopback = crate::server::security::is_loopback_addr(addr);
+    let policy = SecurityPolicy {
+        basic,
+        bearer_tokens,
+        origins: cors.iter().chain(&settings.cors.origins).cloned().collect(),
+        cors_methods: join(&settings.cors.methods),
+        cors_headers: join(&settings.cors.headers),
+        allowed_hosts: loopback.then(|| [hostname.to_ascii_lowercase()].into()),
+    };
+    if !loopback && !policy.has_credentials() {
+        bail!(
+            "refusing to listen on {addr} without credentials: anyone who can reach it could run commands \
+             on this machine. Set OPENCODE_SERVER_PASSWORD (and optionally OPENCODE_SERVER_USERNAME), or \
+             \"server\": {{\"auth\": {{\"type\": \"bearer\", \"tokens\": [\"...\"]}}}} in opencode.json, or listen \
+             on 127.0.0.1"
+        );
+    }
+    if !policy.has_credentials() {
+        eprintln!("Warning: OPENCODE_SERVER_PASSWORD is not set; server is unsecured.");
+    }
+    Ok(policy)
 }
 
 async fn shutdown_signal() {

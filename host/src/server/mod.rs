@@ -1,5 +1,8 @@
 //! The HTTP server: the router built from the API modules (so the OpenAPI document is generated
-//! from the same code), JSON fallbacks for unknown routes and methods, and `/doc`.
+//! from the same code), JSON fallbacks for unknown routes and methods, `/doc`, and the security
+//! layer in front of all of it.
+
+pub mod security;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{self, error::ApiError};
+pub use security::{SecurityPolicy, ServerSettings};
 use crate::instance::Instances;
 
 /// What every handler can reach: the per-directory instances, and the directory a request
@@ -47,7 +51,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_router().into_openapi()
 }
 
-pub fn router(state: AppState) -> axum::Router {
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 32 << 20;
+
+pub fn router(state: AppState, policy: SecurityPolicy) -> axum::Router {
     let (router, doc) = api_router().split_for_parts();
     let doc = Arc::new(doc);
     router
@@ -55,6 +62,8 @@ pub fn router(state: AppState) -> axum::Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(policy), security::layer))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

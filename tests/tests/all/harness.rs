@@ -115,7 +115,15 @@ impl TestEnv {
 
     /// Starts `wasmcode serve` on a free port and waits until it answers.
     pub fn serve(&self) -> Server {
-        Server::start(self.command())
+        self.serve_with(|_| {})
+    }
+
+    /// Starts the server with extra environment or arguments.
+    pub fn serve_with(&self, configure: impl FnOnce(&mut Command)) -> Server {
+        let mut command = self.command();
+        command.arg("serve");
+        configure(&mut command);
+        Server::start(command)
     }
 }
 
@@ -136,7 +144,7 @@ impl Server {
     fn start(mut command: Command) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = command
-            .args(["serve", "--port", "0"])
+            .args(["--port", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

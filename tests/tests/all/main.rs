@@ -5,5 +5,6 @@ mod harness;
 mod openapi;
 mod plugin_cli;
 mod sandbox;
+mod security;
 mod server;
 mod tools;
