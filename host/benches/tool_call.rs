@@ -253,6 +253,14 @@ mod native {
 }
 
 fn tool_call(c: &mut Criterion) {
+    // wasmtime 48 builds an error while dropping each `Store` (disposing of its fibers); with
+    // RUST_BACKTRACE=1 each one captures a backtrace, a cost production does not pay.
+    if std::backtrace::Backtrace::capture().status() == std::backtrace::BacktraceStatus::Captured {
+        eprintln!(
+            "warning: RUST_BACKTRACE/RUST_LIB_BACKTRACE enable backtraces: every Store drop captures one and \
+             component_read_1k is inflated; run with RUST_LIB_BACKTRACE=0"
+        );
+    }
     let fixture = Fixture::new();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

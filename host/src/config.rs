@@ -118,9 +118,9 @@ fn read_file(path: &PathBuf) -> Result<Option<serde_json::Value>, ConfigError> {
 }
 
 /// Parses JSON with comments and trailing commas, reporting the position of a syntax error.
-pub fn parse(file: &str, text: &str) -> Result<serde_json::Value, ConfigError> {
-    // JSONC as OpenCode reads it: comments and trailing commas, nothing looser.
-    let options = jsonc_parser::ParseOptions {
+/// JSONC as OpenCode reads it: comments and trailing commas, nothing looser.
+fn strict_options() -> jsonc_parser::ParseOptions {
+    jsonc_parser::ParseOptions {
         allow_comments: true,
         allow_trailing_commas: true,
         allow_loose_object_property_names: false,
@@ -131,7 +131,11 @@ pub fn parse(file: &str, text: &str) -> Result<serde_json::Value, ConfigError> {
         allow_bare_decimal_point_numbers: false,
         allow_non_finite_numbers: false,
         allow_extended_string_escapes: false,
-    };
+    }
+}
+
+pub fn parse(file: &str, text: &str) -> Result<serde_json::Value, ConfigError> {
+    let options = strict_options();
     let value: Option<serde_json::Value> =
         jsonc_parser::parse_to_serde_value(text, &options).map_err(|e| ConfigError::Syntax {
             file: file.to_string(),
@@ -147,6 +151,91 @@ pub fn parse(file: &str, text: &str) -> Result<serde_json::Value, ConfigError> {
             message: "must be a JSON object".into(),
         }),
     }
+}
+
+/// Applies `patch` to the project's configuration file (`opencode.jsonc` if the project has one,
+/// else `opencode.json`, created if missing) and writes it atomically. Objects merge key by key
+/// and `null` removes a key (RFC 7396); comments and layout of the file are kept.
+pub fn patch_project_file(project: &Path, patch: &serde_json::Value) -> Result<PathBuf, ConfigError> {
+    let jsonc = project.join("opencode.jsonc");
+    let path = if jsonc.exists() {
+        jsonc
+    } else {
+        project.join("opencode.json")
+    };
+    let file = path.display().to_string();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "{}\n".to_string(),
+        Err(source) => return Err(ConfigError::Io { file, source }),
+    };
+    // Validate with the same strict reader first, so the position of a syntax error is reported.
+    parse(&file, &text)?;
+    let root = jsonc_parser::cst::CstRootNode::parse(&text, &strict_options()).map_err(|e| {
+        ConfigError::Invalid {
+            file: file.clone(),
+            message: e.to_string(),
+        }
+    })?;
+    let Some(patch) = patch.as_object() else {
+        return Err(ConfigError::Invalid {
+            file,
+            message: "the update must be a JSON object".into(),
+        });
+    };
+    patch_object(&root.object_value_or_set(), patch);
+    let mut updated = root.to_string();
+    if !updated.ends_with('\n') {
+        updated.push('\n');
+    }
+    write_atomically(&path, updated.as_bytes()).map_err(|source| ConfigError::Io { file, source })?;
+    Ok(path)
+}
+
+fn patch_object(object: &jsonc_parser::cst::CstObject, patch: &serde_json::Map<String, serde_json::Value>) {
+    for (key, value) in patch {
+        let existing = object.get(key);
+        match (existing, value) {
+            (Some(prop), serde_json::Value::Null) => prop.remove(),
+            (None, serde_json::Value::Null) => {}
+            (Some(prop), serde_json::Value::Object(inner)) if prop.object_value().is_some() => {
+                if let Some(child) = prop.object_value() {
+                    patch_object(&child, inner);
+                }
+            }
+            (Some(prop), value) => prop.set_value(cst_value(value)),
+            (None, value) => {
+                object.append(key, cst_value(value));
+            }
+        }
+    }
+}
+
+fn cst_value(value: &serde_json::Value) -> jsonc_parser::cst::CstInputValue {
+    use jsonc_parser::cst::CstInputValue;
+    match value {
+        serde_json::Value::Null => CstInputValue::Null,
+        serde_json::Value::Bool(b) => CstInputValue::Bool(*b),
+        serde_json::Value::Number(n) => CstInputValue::Number(n.to_string()),
+        serde_json::Value::String(s) => CstInputValue::String(s.clone()),
+        serde_json::Value::Array(items) => CstInputValue::Array(items.iter().map(cst_value).collect()),
+        serde_json::Value::Object(map) => {
+            CstInputValue::Object(map.iter().map(|(k, v)| (k.clone(), cst_value(v))).collect())
+        }
+    }
+}
+
+fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(data)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(meta.permissions())?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Deep-merges `over` into `base`: objects merge key by key, anything else replaces.
@@ -201,6 +290,44 @@ mod tests {
         let mut base = json!({"a": {"x": 1, "y": 2}, "keep": true});
         merge(&mut base, json!({"a": {"y": 3}, "new": [1]}));
         assert_eq!(base, json!({"a": {"x": 1, "y": 3}, "keep": true, "new": [1]}));
+    }
+
+    #[test]
+    fn patches_keep_comments_merge_objects_and_remove_nulls() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("opencode.jsonc");
+        std::fs::write(&file, "{\n  // my model\n  \"model\": \"a/b\",\n  \"agent\": {\"plan\": {\"x\": 1}},\n  \"drop\": 1,\n}\n")
+            .expect("write");
+        let written = patch_project_file(
+            dir.path(),
+            &json!({"model": "c/d", "agent": {"build": {}}, "drop": null, "new": [1]}),
+        )
+        .expect("patched");
+        assert_eq!(written, file);
+        let text = std::fs::read_to_string(&file).expect("read");
+        assert!(text.contains("// my model"), "{text}");
+        let value = parse("x", &text).expect("still valid");
+        assert_eq!(
+            value,
+            json!({"model": "c/d", "agent": {"plan": {"x": 1}, "build": {}}, "new": [1]})
+        );
+    }
+
+    #[test]
+    fn patching_creates_opencode_json_and_refuses_broken_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        patch_project_file(dir.path(), &json!({"model": "a/b"})).expect("created");
+        let value = parse(
+            "x",
+            &std::fs::read_to_string(dir.path().join("opencode.json")).expect("read"),
+        )
+        .expect("valid");
+        assert_eq!(value, json!({"model": "a/b"}));
+        std::fs::write(dir.path().join("opencode.json"), "{\"model\": }").expect("write");
+        assert!(matches!(
+            patch_project_file(dir.path(), &json!({"x": 1})),
+            Err(ConfigError::Syntax { .. })
+        ));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::permission::Ruleset;
 use crate::plugins::{self, ToolRegistry};
 use crate::runtime::Runtime;
 use crate::server::AppState;
+use crate::tui::TuiQueue;
 
 /// The header clients use to name the project directory.
 pub const DIRECTORY_HEADER: &str = "x-opencode-directory";
@@ -31,6 +32,8 @@ pub struct Instance {
     pub tools: Arc<ToolRegistry>,
     /// Rules for calls nobody can be asked about: defaults, then the configuration's.
     pub permissions: Arc<Ruleset>,
+    /// Requests for a client driven through `/tui/*`.
+    pub tui: TuiQueue,
 }
 
 /// Why an instance could not be created: bad directory (400) or bad configuration (400, with
@@ -62,7 +65,12 @@ pub struct Instances {
 
 impl Instances {
     pub fn new(runtime: Arc<Runtime>, paths: Paths, inline_config: Option<String>) -> Self {
-        Self { runtime, paths, inline_config, live: Mutex::new(HashMap::new()) }
+        Self {
+            runtime,
+            paths,
+            inline_config,
+            live: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
@@ -99,12 +107,20 @@ impl Instances {
             tracing::warn!(plugin = %warning.plugin, directory = %directory.display(), "{}", warning.message);
         }
         tracing::info!(directory = %directory.display(), tools = tools.ids().count(), "instance created");
-        Ok(Instance { directory, config, tools: Arc::new(tools), permissions: Arc::new(permissions) })
+        Ok(Instance {
+            directory,
+            config,
+            tools: Arc::new(tools),
+            permissions: Arc::new(permissions),
+            tui: TuiQueue::default(),
+        })
     }
 
     /// Releases the instance of `directory`; whether there was one.
     pub async fn dispose(&self, directory: &Path) -> bool {
-        let Ok(directory) = canonical_directory(directory) else { return false };
+        let Ok(directory) = canonical_directory(directory) else {
+            return false;
+        };
         self.live.lock().await.remove(&directory).is_some()
     }
 }
@@ -126,14 +142,16 @@ struct DirectoryQuery {
 
 /// The directory a request is scoped to: `?directory=`, else the header, else the default.
 pub fn requested_directory(parts: &Parts, default: &Path) -> Result<PathBuf, ApiError> {
-    let query = Query::<DirectoryQuery>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+    let query = Query::<DirectoryQuery>::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
     if let Some(directory) = query.directory.filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(directory));
     }
     if let Some(value) = parts.headers.get(DIRECTORY_HEADER) {
-        let raw = value
-            .to_str()
-            .map_err(|_| ApiError::bad_request(format!("{DIRECTORY_HEADER} must be URL-encoded ASCII"), "Header"))?;
+        let raw = value.to_str().map_err(|_| {
+            ApiError::bad_request(format!("{DIRECTORY_HEADER} must be URL-encoded ASCII"), "Header")
+        })?;
         let decoded = percent_encoding::percent_decode_str(raw)
             .decode_utf8()
             .map_err(|_| ApiError::bad_request(format!("{DIRECTORY_HEADER} is not valid UTF-8"), "Header"))?;

@@ -14,6 +14,7 @@ pub mod plugins;
 pub mod project;
 pub mod runtime;
 pub mod server;
+pub mod tui;
 
 /// The version reported by `/global/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -10,7 +10,10 @@ use crate::server::AppState;
 #[utoipa::path(post, path = "/instance/dispose", operation_id = "instance.dispose", tag = "instance",
     params(("directory" = Option<String>, Query, description = "The project directory (default: the server's)")),
     responses((status = 200, description = "Instance disposed", body = bool)))]
-pub async fn dispose(State(state): State<AppState>, RequestedDirectory(directory): RequestedDirectory) -> Json<bool> {
+pub async fn dispose(
+    State(state): State<AppState>,
+    RequestedDirectory(directory): RequestedDirectory,
+) -> Json<bool> {
     let existed = state.instances.dispose(&directory).await;
     tracing::info!(directory = %directory.display(), existed, "instance disposed");
     Json(true)

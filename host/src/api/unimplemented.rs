@@ -16,70 +16,287 @@ macro_rules! not_yet {
     };
 }
 
-not_yet!(global_event, get, "/global/event", "global.event", "the server surface");
-not_yet!(project_list, get, "/project", "project.list", "the server surface");
-not_yet!(project_current, get, "/project/current", "project.current", "the server surface");
+not_yet!(
+    global_event,
+    get,
+    "/global/event",
+    "global.event",
+    "the server surface"
+);
+not_yet!(
+    project_list,
+    get,
+    "/project",
+    "project.list",
+    "the server surface"
+);
+not_yet!(
+    project_current,
+    get,
+    "/project/current",
+    "project.current",
+    "the server surface"
+);
 not_yet!(path_get, get, "/path", "path.get", "the server surface");
 not_yet!(vcs_get, get, "/vcs", "vcs.get", "the server surface");
-not_yet!(config_get, get, "/config", "config.get", "the server surface");
-not_yet!(config_update, patch, "/config", "config.update", "the server surface");
-not_yet!(config_providers, get, "/config/providers", "config.providers", "sessions and the agent loop");
-not_yet!(provider_list, get, "/provider", "provider.list", "sessions and the agent loop");
-not_yet!(provider_auth, get, "/provider/auth", "provider.auth", "sessions and the agent loop");
-not_yet!(session_list, get, "/session", "session.list", "sessions and the agent loop");
-not_yet!(session_create, post, "/session", "session.create", "sessions and the agent loop");
-not_yet!(session_status, get, "/session/status", "session.status", "sessions and the agent loop");
-not_yet!(session_get, get, "/session/{sessionID}", "session.get", "sessions and the agent loop");
-not_yet!(session_delete, delete, "/session/{sessionID}", "session.delete", "sessions and the agent loop");
-not_yet!(session_update, patch, "/session/{sessionID}", "session.update", "sessions and the agent loop");
-not_yet!(session_children, get, "/session/{sessionID}/children", "session.children", "sessions and the agent loop");
-not_yet!(session_todo, get, "/session/{sessionID}/todo", "session.todo", "sessions and the agent loop");
-not_yet!(session_init, post, "/session/{sessionID}/init", "session.init", "sessions and the agent loop");
-not_yet!(session_fork, post, "/session/{sessionID}/fork", "session.fork", "sessions and the agent loop");
-not_yet!(session_abort, post, "/session/{sessionID}/abort", "session.abort", "sessions and the agent loop");
-not_yet!(session_share, post, "/session/{sessionID}/share", "session.share", "sessions and the agent loop");
-not_yet!(session_unshare, delete, "/session/{sessionID}/share", "session.unshare", "sessions and the agent loop");
-not_yet!(session_diff, get, "/session/{sessionID}/diff", "session.diff", "sessions and the agent loop");
-not_yet!(session_summarize, post, "/session/{sessionID}/summarize", "session.summarize", "sessions and the agent loop");
-not_yet!(session_revert, post, "/session/{sessionID}/revert", "session.revert", "sessions and the agent loop");
-not_yet!(session_unrevert, post, "/session/{sessionID}/unrevert", "session.unrevert", "sessions and the agent loop");
-not_yet!(permission_respond, post, "/session/{sessionID}/permissions/{permissionID}", "permission.respond", "sessions and the agent loop");
-not_yet!(session_messages, get, "/session/{sessionID}/message", "session.messages", "sessions and the agent loop");
-not_yet!(session_prompt, post, "/session/{sessionID}/message", "session.prompt", "sessions and the agent loop");
-not_yet!(session_message, get, "/session/{sessionID}/message/{messageID}", "session.message", "sessions and the agent loop");
-not_yet!(session_prompt_async, post, "/session/{sessionID}/prompt_async", "session.prompt_async", "sessions and the agent loop");
-not_yet!(session_command, post, "/session/{sessionID}/command", "session.command", "sessions and the agent loop");
-not_yet!(session_shell, post, "/session/{sessionID}/shell", "session.shell", "sessions and the agent loop");
-not_yet!(command_list, get, "/command", "command.list", "the server surface");
+not_yet!(
+    config_providers,
+    get,
+    "/config/providers",
+    "config.providers",
+    "sessions and the agent loop"
+);
+not_yet!(
+    provider_list,
+    get,
+    "/provider",
+    "provider.list",
+    "sessions and the agent loop"
+);
+not_yet!(
+    provider_auth,
+    get,
+    "/provider/auth",
+    "provider.auth",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_list,
+    get,
+    "/session",
+    "session.list",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_create,
+    post,
+    "/session",
+    "session.create",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_status,
+    get,
+    "/session/status",
+    "session.status",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_get,
+    get,
+    "/session/{sessionID}",
+    "session.get",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_delete,
+    delete,
+    "/session/{sessionID}",
+    "session.delete",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_update,
+    patch,
+    "/session/{sessionID}",
+    "session.update",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_children,
+    get,
+    "/session/{sessionID}/children",
+    "session.children",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_todo,
+    get,
+    "/session/{sessionID}/todo",
+    "session.todo",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_init,
+    post,
+    "/session/{sessionID}/init",
+    "session.init",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_fork,
+    post,
+    "/session/{sessionID}/fork",
+    "session.fork",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_abort,
+    post,
+    "/session/{sessionID}/abort",
+    "session.abort",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_share,
+    post,
+    "/session/{sessionID}/share",
+    "session.share",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_unshare,
+    delete,
+    "/session/{sessionID}/share",
+    "session.unshare",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_diff,
+    get,
+    "/session/{sessionID}/diff",
+    "session.diff",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_summarize,
+    post,
+    "/session/{sessionID}/summarize",
+    "session.summarize",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_revert,
+    post,
+    "/session/{sessionID}/revert",
+    "session.revert",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_unrevert,
+    post,
+    "/session/{sessionID}/unrevert",
+    "session.unrevert",
+    "sessions and the agent loop"
+);
+not_yet!(
+    permission_respond,
+    post,
+    "/session/{sessionID}/permissions/{permissionID}",
+    "permission.respond",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_messages,
+    get,
+    "/session/{sessionID}/message",
+    "session.messages",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_prompt,
+    post,
+    "/session/{sessionID}/message",
+    "session.prompt",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_message,
+    get,
+    "/session/{sessionID}/message/{messageID}",
+    "session.message",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_prompt_async,
+    post,
+    "/session/{sessionID}/prompt_async",
+    "session.prompt_async",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_command,
+    post,
+    "/session/{sessionID}/command",
+    "session.command",
+    "sessions and the agent loop"
+);
+not_yet!(
+    session_shell,
+    post,
+    "/session/{sessionID}/shell",
+    "session.shell",
+    "sessions and the agent loop"
+);
+not_yet!(
+    command_list,
+    get,
+    "/command",
+    "command.list",
+    "the server surface"
+);
 not_yet!(find_text, get, "/find", "find.text", "the server surface");
 not_yet!(find_files, get, "/find/file", "find.files", "the server surface");
-not_yet!(find_symbols, get, "/find/symbol", "find.symbols", "the server surface");
+not_yet!(
+    find_symbols,
+    get,
+    "/find/symbol",
+    "find.symbols",
+    "the server surface"
+);
 not_yet!(file_list, get, "/file", "file.list", "the server surface");
 not_yet!(file_read, get, "/file/content", "file.read", "the server surface");
-not_yet!(file_status, get, "/file/status", "file.status", "the server surface");
-not_yet!(lsp_status, get, "/lsp", "lsp.status", "the server surface");
-not_yet!(formatter_status, get, "/formatter", "formatter.status", "the server surface");
-not_yet!(mcp_status, get, "/mcp", "mcp.status", "the server surface");
+not_yet!(
+    file_status,
+    get,
+    "/file/status",
+    "file.status",
+    "the server surface"
+);
 not_yet!(mcp_add, post, "/mcp", "mcp.add", "the server surface");
 not_yet!(app_agents, get, "/agent", "app.agents", "the server surface");
-not_yet!(app_log, post, "/log", "app.log", "the server surface");
-not_yet!(tui_append_prompt, post, "/tui/append-prompt", "tui.appendPrompt", "the server surface");
-not_yet!(tui_open_help, post, "/tui/open-help", "tui.openHelp", "the server surface");
-not_yet!(tui_open_sessions, post, "/tui/open-sessions", "tui.openSessions", "the server surface");
-not_yet!(tui_open_themes, post, "/tui/open-themes", "tui.openThemes", "the server surface");
-not_yet!(tui_open_models, post, "/tui/open-models", "tui.openModels", "the server surface");
-not_yet!(tui_submit_prompt, post, "/tui/submit-prompt", "tui.submitPrompt", "the server surface");
-not_yet!(tui_clear_prompt, post, "/tui/clear-prompt", "tui.clearPrompt", "the server surface");
-not_yet!(tui_execute_command, post, "/tui/execute-command", "tui.executeCommand", "the server surface");
-not_yet!(tui_show_toast, post, "/tui/show-toast", "tui.showToast", "the server surface");
-not_yet!(tui_control_next, get, "/tui/control/next", "tui.control.next", "the server surface");
-not_yet!(tui_control_response, post, "/tui/control/response", "tui.control.response", "the server surface");
-not_yet!(auth_set, put, "/auth/{providerID}", "auth.set", "sessions and the agent loop");
-not_yet!(event_subscribe, get, "/event", "event.subscribe", "the server surface");
-not_yet!(provider_oauth_authorize, post, "/provider/{providerID}/oauth/authorize", "provider.oauth.authorize", "sessions and the agent loop");
-not_yet!(provider_oauth_callback, post, "/provider/{providerID}/oauth/callback", "provider.oauth.callback", "sessions and the agent loop");
-not_yet!(permission_reply, post, "/permission/{requestID}/reply", "permission.reply", "sessions and the agent loop");
-not_yet!(permission_list, get, "/permission", "permission.list", "sessions and the agent loop");
+not_yet!(
+    auth_set,
+    put,
+    "/auth/{providerID}",
+    "auth.set",
+    "sessions and the agent loop"
+);
+not_yet!(
+    event_subscribe,
+    get,
+    "/event",
+    "event.subscribe",
+    "the server surface"
+);
+not_yet!(
+    provider_oauth_authorize,
+    post,
+    "/provider/{providerID}/oauth/authorize",
+    "provider.oauth.authorize",
+    "sessions and the agent loop"
+);
+not_yet!(
+    provider_oauth_callback,
+    post,
+    "/provider/{providerID}/oauth/callback",
+    "provider.oauth.callback",
+    "sessions and the agent loop"
+);
+not_yet!(
+    permission_reply,
+    post,
+    "/permission/{requestID}/reply",
+    "permission.reply",
+    "sessions and the agent loop"
+);
+not_yet!(
+    permission_list,
+    get,
+    "/permission",
+    "permission.list",
+    "sessions and the agent loop"
+);
 
 /// Every route above, for the router.
 macro_rules! unimplemented_routes {
@@ -90,8 +307,6 @@ macro_rules! unimplemented_routes {
             .routes(utoipa_axum::routes!($crate::api::unimplemented::project_current))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::path_get))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::vcs_get))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::config_get))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::config_update))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::config_providers))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::provider_list))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::provider_auth))
@@ -109,14 +324,20 @@ macro_rules! unimplemented_routes {
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_share))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_unshare))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_diff))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_summarize))
+            .routes(utoipa_axum::routes!(
+                $crate::api::unimplemented::session_summarize
+            ))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_revert))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_unrevert))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::permission_respond))
+            .routes(utoipa_axum::routes!(
+                $crate::api::unimplemented::permission_respond
+            ))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_messages))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_prompt))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_message))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_prompt_async))
+            .routes(utoipa_axum::routes!(
+                $crate::api::unimplemented::session_prompt_async
+            ))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_command))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_shell))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::command_list))
@@ -126,27 +347,16 @@ macro_rules! unimplemented_routes {
             .routes(utoipa_axum::routes!($crate::api::unimplemented::file_list))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::file_read))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::file_status))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::lsp_status))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::formatter_status))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::mcp_status))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::mcp_add))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::app_agents))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::app_log))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_append_prompt))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_open_help))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_open_sessions))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_open_themes))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_open_models))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_submit_prompt))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_clear_prompt))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_execute_command))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_show_toast))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_control_next))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::tui_control_response))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::auth_set))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::event_subscribe))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::provider_oauth_authorize))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::provider_oauth_callback))
+            .routes(utoipa_axum::routes!(
+                $crate::api::unimplemented::provider_oauth_authorize
+            ))
+            .routes(utoipa_axum::routes!(
+                $crate::api::unimplemented::provider_oauth_callback
+            ))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::permission_reply))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::permission_list))
     };

@@ -88,7 +88,10 @@ pub async fn execute_tool(
     let answerer = std::sync::Arc::new(PolicyAnswerer {
         rules: (*instance.permissions).clone(),
     });
-    let output = instance.tools.call(state.instances.runtime(), call, answerer).await?;
+    let output = instance
+        .tools
+        .call(state.instances.runtime(), call, answerer)
+        .await?;
     Ok(Json(ToolExecution {
         tool,
         title: output.title,

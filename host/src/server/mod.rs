@@ -15,8 +15,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{self, error::ApiError};
-pub use security::{SecurityPolicy, ServerSettings};
 use crate::instance::Instances;
+pub use security::{SecurityPolicy, ServerSettings};
 
 /// What every handler can reach: the per-directory instances, and the directory a request
 /// without `?directory=` is about (the server's cwd).
@@ -40,6 +40,22 @@ fn api_router() -> OpenApiRouter<AppState> {
     router
         .routes(routes!(api::global::health))
         .routes(routes!(api::instance::dispose))
+        .routes(routes!(api::config::get, api::config::update))
+        .routes(routes!(api::app::log))
+        .routes(routes!(api::app::lsp))
+        .routes(routes!(api::app::formatter))
+        .routes(routes!(api::app::mcp))
+        .routes(routes!(api::tui::append_prompt))
+        .routes(routes!(api::tui::execute_command))
+        .routes(routes!(api::tui::show_toast))
+        .routes(routes!(api::tui::open_help))
+        .routes(routes!(api::tui::open_sessions))
+        .routes(routes!(api::tui::open_themes))
+        .routes(routes!(api::tui::open_models))
+        .routes(routes!(api::tui::submit_prompt))
+        .routes(routes!(api::tui::clear_prompt))
+        .routes(routes!(api::tui::control_next))
+        .routes(routes!(api::tui::control_response))
         .routes(routes!(api::tool::ids))
         .routes(routes!(api::tool::list))
         .routes(routes!(api::v1::tools))
@@ -63,7 +79,10 @@ pub fn router(state: AppState, policy: SecurityPolicy) -> axum::Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(Arc::new(policy), security::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(policy),
+            security::layer,
+        ))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

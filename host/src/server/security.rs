@@ -74,10 +74,15 @@ impl SecurityPolicy {
         if self.origins.contains(origin) {
             return true;
         }
-        if matches!(origin, "tauri://localhost" | "http://tauri.localhost" | "https://tauri.localhost") {
+        if matches!(
+            origin,
+            "tauri://localhost" | "http://tauri.localhost" | "https://tauri.localhost"
+        ) {
             return true;
         }
-        let Ok(uri) = origin.parse::<axum::http::Uri>() else { return false };
+        let Ok(uri) = origin.parse::<axum::http::Uri>() else {
+            return false;
+        };
         let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
         let path_ok = uri.path() == "/" || uri.path().is_empty();
         scheme_ok && path_ok && uri.host().is_some_and(is_loopback_host) && uri.query().is_none()
@@ -91,7 +96,10 @@ impl SecurityPolicy {
                 return self.basic_ok(rest);
             }
             if scheme.eq_ignore_ascii_case("bearer") {
-                return self.bearer_tokens.iter().any(|t| constant_time_eq(t.as_bytes(), rest.as_bytes()));
+                return self
+                    .bearer_tokens
+                    .iter()
+                    .any(|t| constant_time_eq(t.as_bytes(), rest.as_bytes()));
             }
             return false;
         }
@@ -107,9 +115,15 @@ impl SecurityPolicy {
     }
 
     fn basic_ok(&self, encoded: &str) -> bool {
-        let Some((user, password)) = &self.basic else { return false };
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
-        let Some(split) = decoded.iter().position(|&b| b == b':') else { return false };
+        let Some((user, password)) = &self.basic else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+            return false;
+        };
+        let Some(split) = decoded.iter().position(|&b| b == b':') else {
+            return false;
+        };
         let (given_user, given_password) = (&decoded[..split], &decoded[split + 1..]);
         // Both compared in full, always, so timing tells nothing about which one was wrong.
         let user_ok = constant_time_eq(user.as_bytes(), given_user);
@@ -118,7 +132,9 @@ impl SecurityPolicy {
     }
 
     fn host_allowed(&self, headers: &HeaderMap) -> bool {
-        let Some(allowed) = &self.allowed_hosts else { return true };
+        let Some(allowed) = &self.allowed_hosts else {
+            return true;
+        };
         let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
             // HTTP/1.0 without Host: nothing a browser would send.
             return true;
@@ -126,7 +142,11 @@ impl SecurityPolicy {
         let name = match host.strip_prefix('[') {
             Some(v6) => v6.split(']').next().unwrap_or(v6),
             None => host.rsplit_once(':').map_or(host, |(name, port)| {
-                if port.chars().all(|c| c.is_ascii_digit()) { name } else { host }
+                if port.chars().all(|c| c.is_ascii_digit()) {
+                    name
+                } else {
+                    host
+                }
             }),
         };
         let name = name.to_ascii_lowercase();
@@ -156,11 +176,26 @@ fn is_state_changing(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-pub async fn layer(State(policy): State<std::sync::Arc<SecurityPolicy>>, request: Request, next: Next) -> Response {
-    let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(String::from);
-    let allowed_origin = origin.as_deref().filter(|o| policy.origin_allowed(o)).map(String::from);
+pub async fn layer(
+    State(policy): State<std::sync::Arc<SecurityPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let allowed_origin = origin
+        .as_deref()
+        .filter(|o| policy.origin_allowed(o))
+        .map(String::from);
 
-    if request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+    if request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
         return preflight(&policy, request.headers(), allowed_origin.as_deref());
     }
 
@@ -180,7 +215,11 @@ pub async fn layer(State(policy): State<std::sync::Arc<SecurityPolicy>>, request
             ),
         ))
     } else if policy.has_credentials() && !policy.credentials_ok(request.headers(), request.uri().query()) {
-        Some(ApiError::new(StatusCode::UNAUTHORIZED, "UnauthorizedError", "Authentication required"))
+        Some(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedError",
+            "Authentication required",
+        ))
     } else {
         None
     };
@@ -190,9 +229,10 @@ pub async fn layer(State(policy): State<std::sync::Arc<SecurityPolicy>>, request
             let unauthorized = error.status == StatusCode::UNAUTHORIZED;
             let mut response = error.into_response();
             if unauthorized {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Secure Area\""));
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"Secure Area\""),
+                );
             }
             response
         }
@@ -203,7 +243,10 @@ pub async fn layer(State(policy): State<std::sync::Arc<SecurityPolicy>>, request
 }
 
 fn preflight(policy: &SecurityPolicy, headers: &HeaderMap, allowed_origin: Option<&str>) -> Response {
-    let mut response = Response::builder().status(StatusCode::NO_CONTENT).body(Body::empty()).unwrap_or_default();
+    let mut response = Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::empty())
+        .unwrap_or_default();
     let out = response.headers_mut();
     let methods = policy.cors_methods.as_deref().unwrap_or(DEFAULT_METHODS);
     if let Ok(value) = HeaderValue::from_str(methods) {
@@ -219,7 +262,10 @@ fn preflight(policy: &SecurityPolicy, headers: &HeaderMap, allowed_origin: Optio
     }
     out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
     add_cors_headers(out, allowed_origin);
-    out.insert(header::VARY, HeaderValue::from_static("Access-Control-Request-Headers, Origin"));
+    out.insert(
+        header::VARY,
+        HeaderValue::from_static("Access-Control-Request-Headers, Origin"),
+    );
     response
 }
 
@@ -248,17 +294,32 @@ mod tests {
 
     fn with_auth(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).expect("ascii"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(value).expect("ascii"),
+        );
         headers
     }
 
     #[test]
     fn origins_are_an_exact_allowlist() {
         let p = policy();
-        for ok in ["http://localhost:3000", "http://127.0.0.1:5173", "https://localhost", "tauri://localhost", "https://app.example.com"] {
+        for ok in [
+            "http://localhost:3000",
+            "http://127.0.0.1:5173",
+            "https://localhost",
+            "tauri://localhost",
+            "https://app.example.com",
+        ] {
             assert!(p.origin_allowed(ok), "{ok}");
         }
-        for bad in ["http://example.test", "null", "https://app.example.com.evil.test", "http://localhost.evil.test", "https://app.example.com:444"] {
+        for bad in [
+            "http://example.test",
+            "null",
+            "https://app.example.com.evil.test",
+            "http://localhost.evil.test",
+            "https://app.example.com:444",
+        ] {
             assert!(!p.origin_allowed(bad), "{bad}");
         }
     }
@@ -273,7 +334,13 @@ mod tests {
         assert!(p.credentials_ok(&HeaderMap::new(), Some(&format!("x=1&auth_token={good}"))));
         let wrong_user = base64::engine::general_purpose::STANDARD.encode("admin:secret");
         let empty_user = base64::engine::general_purpose::STANDARD.encode(":secret");
-        for bad in [format!("Basic {wrong_user}"), format!("Basic {empty_user}"), "Bearer secret".into(), "Basic !!".into(), "tok-1".into()] {
+        for bad in [
+            format!("Basic {wrong_user}"),
+            format!("Basic {empty_user}"),
+            "Bearer secret".into(),
+            "Basic !!".into(),
+            "tok-1".into(),
+        ] {
             assert!(!p.credentials_ok(&with_auth(&bad), None), "{bad}");
         }
         assert!(!p.credentials_ok(&HeaderMap::new(), Some("auth_token=secret")));
@@ -291,7 +358,11 @@ mod tests {
         for ok in ["localhost:4096", "127.0.0.1:4096", "[::1]:4096", "localhost"] {
             assert!(p.host_allowed(&host(ok)), "{ok}");
         }
-        for bad in ["evil.test:4096", "attacker.localhost.evil.test", "192.168.1.5:4096"] {
+        for bad in [
+            "evil.test:4096",
+            "attacker.localhost.evil.test",
+            "192.168.1.5:4096",
+        ] {
             assert!(!p.host_allowed(&host(bad)), "{bad}");
         }
     }

@@ -1,0 +1,83 @@
+//! Small server-wide endpoints: client logs, and the status of language servers, formatters
+//! and MCP servers.
+
+use axum::Json;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::extract::ValidJson;
+use crate::instance::Scoped;
+
+const LEVELS: [&str; 4] = ["debug", "info", "error", "warn"];
+
+/// Write log entry: `{service, level, message, extra?}` into the server's log.
+#[utoipa::path(post, path = "/log", operation_id = "app.log", tag = "app",
+    request_body(content = Object, description = "`{service, level: debug|info|error|warn, message, extra?}`"),
+    responses(
+        (status = 200, description = "Log entry written successfully", body = bool),
+        (status = 400, description = "Bad request", body = super::error::ErrorBody),
+    ))]
+pub async fn log(ValidJson(body): ValidJson<Value>) -> Result<Json<bool>, ApiError> {
+    let field = |name: &str| -> Result<String, ApiError> {
+        match body.get(name) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(ApiError::bad_request(
+                format!("Expected string, got {other}\n  at [\"{name}\"]"),
+                "Payload",
+            )),
+            None => Err(ApiError::bad_request(
+                format!("Missing key\n  at [\"{name}\"]"),
+                "Payload",
+            )),
+        }
+    };
+    let service = field("service")?;
+    let message = field("message")?;
+    let level = field("level")?;
+    if !LEVELS.contains(&level.as_str()) {
+        return Err(ApiError::bad_request(
+            format!(
+                "Expected \"debug\" | \"info\" | \"error\" | \"warn\", got \"{level}\"\n  at [\"level\"]"
+            ),
+            "Payload",
+        ));
+    }
+    let extra = match body.get("extra") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::Object(map)) => map.iter().map(|(k, v)| format!(" {k}={v}")).collect(),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                format!("Expected object, got {other}\n  at [\"extra\"]"),
+                "Payload",
+            ));
+        }
+    };
+    match level.as_str() {
+        "debug" => tracing::debug!(target: "client", service, "{message}{extra}"),
+        "info" => tracing::info!(target: "client", service, "{message}{extra}"),
+        "warn" => tracing::warn!(target: "client", service, "{message}{extra}"),
+        _ => tracing::error!(target: "client", service, "{message}{extra}"),
+    }
+    Ok(Json(true))
+}
+
+/// Get LSP server status. wasmcode runs no language servers, so this is empty.
+#[utoipa::path(get, path = "/lsp", operation_id = "lsp.status", tag = "app",
+    responses((status = 200, description = "LSP server status", body = Vec<Object>)))]
+pub async fn lsp(Scoped(_instance): Scoped) -> Json<Vec<Value>> {
+    Json(Vec::new())
+}
+
+/// Get formatter status. Formatter plugins are not loaded yet, so this is empty.
+#[utoipa::path(get, path = "/formatter", operation_id = "formatter.status", tag = "app",
+    responses((status = 200, description = "Formatter status", body = Vec<Object>)))]
+pub async fn formatter(Scoped(_instance): Scoped) -> Json<Vec<Value>> {
+    Json(Vec::new())
+}
+
+/// Get MCP server status. wasmcode runs no MCP servers, so this is empty.
+#[utoipa::path(get, path = "/mcp", operation_id = "mcp.status", tag = "app",
+    responses((status = 200, description = "MCP server status", body = Object)))]
+pub async fn mcp(Scoped(_instance): Scoped) -> Json<Value> {
+    Json(serde_json::json!({}))
+}
