@@ -7,12 +7,13 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
+use crate::bus::sse::SseOptions;
 use crate::config::Config;
-use crate::paths::Paths;
 use crate::instance::Instances;
-use crate::server::{SecurityPolicy, ServerSettings};
+use crate::paths::Paths;
 use crate::plugins::{self, installed::PluginStore, trust::TrustList};
 use crate::runtime::{Runtime, RuntimeOptions, interface_names};
+use crate::server::{SecurityPolicy, ServerSettings};
 
 #[derive(Parser)]
 #[command(
@@ -132,16 +133,24 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
     );
 
     let settings: ServerSettings = match instance.config.raw.get("server") {
-        Some(section) => serde_json::from_value(section.clone()).context("invalid `server` section in opencode.json")?,
+        Some(section) => {
+            serde_json::from_value(section.clone()).context("invalid `server` section in opencode.json")?
+        }
         None => ServerSettings::default(),
     };
-    let hostname = args.hostname.or(settings.host.clone()).unwrap_or_else(|| "127.0.0.1".into());
+    let hostname = args
+        .hostname
+        .or(settings.host.clone())
+        .unwrap_or_else(|| "127.0.0.1".into());
     let port = args.port.or(settings.port).unwrap_or(4096);
     let addr: SocketAddr = format!("{hostname}:{port}")
         .parse()
         .or_else(|_| {
             use std::net::ToSocketAddrs;
-            (hostname.as_str(), port).to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other("no address"))
+            (hostname.as_str(), port)
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| std::io::Error::other("no address"))
         })
         .with_context(|| format!("cannot resolve --hostname {hostname}"))?;
     let policy = security_policy(&settings, &args.cors, &hostname, &addr)?;
@@ -149,7 +158,19 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let state = crate::server::AppState { instances, default_directory: project };
+    // The heartbeat interval can be shortened for tests of the event streams.
+    let heartbeat = std::env::var("WASMCODE_HEARTBEAT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(10_000);
+    let sse = SseOptions {
+        heartbeat: std::time::Duration::from_millis(heartbeat),
+    };
+    let state = crate::server::AppState {
+        instances,
+        default_directory: project,
+        sse,
+    };
     let app = crate::server::router(state, policy);
     // Tests and scripts read this line to learn the port.
     println!("wasmcode server listening on http://{local}");
@@ -167,13 +188,20 @@ fn security_policy(
     hostname: &str,
     addr: &SocketAddr,
 ) -> anyhow::Result<SecurityPolicy> {
-    let password = std::env::var("OPENCODE_SERVER_PASSWORD").ok().filter(|p| !p.is_empty());
-    let user = std::env::var("OPENCODE_SERVER_USERNAME").ok().filter(|u| !u.is_empty());
+    let password = std::env::var("OPENCODE_SERVER_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let user = std::env::var("OPENCODE_SERVER_USERNAME")
+        .ok()
+        .filter(|u| !u.is_empty());
     let basic = password.map(|password| (user.unwrap_or_else(|| "opencode".into()), password));
     let bearer_tokens = match &settings.auth {
         None => Vec::new(),
         Some(auth) if auth.kind == "bearer" => auth.tokens.clone(),
-        Some(auth) => bail!("server.auth.type {:?} is not supported; use \"bearer\" with \"tokens\"", auth.kind),
+        Some(auth) => bail!(
+            "server.auth.type {:?} is not supported; use \"bearer\" with \"tokens\"",
+            auth.kind
+        ),
     };
     let join = |list: &[String]| (!list.is_empty()).then(|| list.join(", "));
     let loopback = crate::server::security::is_loopback_addr(addr);

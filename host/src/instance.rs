@@ -13,10 +13,12 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::api::error::ApiError;
+use crate::bus::{Bus, BusOptions, GlobalBus};
 use crate::config::Config;
 use crate::paths::Paths;
 use crate::permission::Ruleset;
 use crate::plugins::{self, ToolRegistry};
+use crate::project::ProjectRoot;
 use crate::runtime::Runtime;
 use crate::server::AppState;
 use crate::tui::TuiQueue;
@@ -34,6 +36,12 @@ pub struct Instance {
     pub permissions: Arc<Ruleset>,
     /// Requests for a client driven through `/tui/*`.
     pub tui: TuiQueue,
+    /// The directory opened once as a capability: every file API goes through it.
+    pub root: Arc<ProjectRoot>,
+    /// This instance's events (`/event`), forwarded to the global stream.
+    pub bus: Bus,
+    /// When the instance was made (epoch ms): the project's `time.created`.
+    pub created_ms: u64,
 }
 
 /// Why an instance could not be created: bad directory (400) or bad configuration (400, with
@@ -57,6 +65,7 @@ impl From<InstanceError> for ApiError {
 /// Every live instance, by canonical directory.
 pub struct Instances {
     runtime: Arc<Runtime>,
+    global_bus: GlobalBus,
     paths: Paths,
     /// `OPENCODE_CONFIG_CONTENT`, read once at start-up.
     inline_config: Option<String>,
@@ -65,12 +74,19 @@ pub struct Instances {
 
 impl Instances {
     pub fn new(runtime: Arc<Runtime>, paths: Paths, inline_config: Option<String>) -> Self {
+        let global_bus = GlobalBus::new(BusOptions::default());
         Self {
             runtime,
+            global_bus,
             paths,
             inline_config,
             live: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Every instance's events, wrapped with their directory (`/global/event`).
+    pub fn global_bus(&self) -> &GlobalBus {
+        &self.global_bus
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
@@ -107,12 +123,28 @@ impl Instances {
             tracing::warn!(plugin = %warning.plugin, directory = %directory.display(), "{}", warning.message);
         }
         tracing::info!(directory = %directory.display(), tools = tools.ids().count(), "instance created");
+        let root = ProjectRoot::open(&directory)
+            .map_err(|e| InstanceError::NoSuchDirectory(format!("{}: {e}", directory.display())))?;
+        let project = crate::project::vcs::project_id(&directory);
+        let bus = Bus::forwarding(
+            BusOptions::default(),
+            self.global_bus.clone(),
+            directory.display().to_string(),
+            project,
+        );
+        let created_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
         Ok(Instance {
             directory,
             config,
             tools: Arc::new(tools),
             permissions: Arc::new(permissions),
             tui: TuiQueue::default(),
+            root: Arc::new(root),
+            bus,
+            created_ms,
         })
     }
 
@@ -122,6 +154,11 @@ impl Instances {
             return false;
         };
         self.live.lock().await.remove(&directory).is_some()
+    }
+
+    /// The instances alive now.
+    pub async fn live(&self) -> Vec<Arc<Instance>> {
+        self.live.lock().await.values().cloned().collect()
     }
 }
 

@@ -4,9 +4,12 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod event;
 pub mod extract;
+pub mod file;
 pub mod global;
 pub mod instance;
+pub mod project;
 pub mod tool;
 pub mod tui;
 pub mod unimplemented;

@@ -12,12 +12,19 @@ use super::extract::ValidJson;
 use crate::instance::{Instance, Scoped};
 use crate::tui::TuiRequest;
 
-fn queue(instance: &Instance, path: &str, body: Value) -> Result<Json<bool>, ApiError> {
+/// Publishes the action as OpenCode does (a `tui.*` event for clients on `/event`) and queues it
+/// for a client long-polling `/tui/control/next`.
+fn queue(instance: &Instance, path: &str, body: Value, event: (&str, Value)) -> Result<Json<bool>, ApiError> {
     instance
         .tui
         .push(path, body)
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "QueueFullError", e.to_string()))?;
+    instance.bus.publish(event.0, event.1);
     Ok(Json(true))
+}
+
+fn command(name: &str) -> (&'static str, Value) {
+    ("tui.command.execute", serde_json::json!({ "command": name }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,10 +67,12 @@ pub async fn append_prompt(
     Scoped(instance): Scoped,
     ValidJson(body): ValidJson<AppendPrompt>,
 ) -> Result<Json<bool>, ApiError> {
+    let text = serde_json::json!({ "text": body.text });
     queue(
         &instance,
         "/tui/append-prompt",
-        serde_json::json!({"text": body.text}),
+        text.clone(),
+        ("tui.prompt.append", text),
     )
 }
 
@@ -74,10 +83,12 @@ pub async fn execute_command(
     Scoped(instance): Scoped,
     ValidJson(body): ValidJson<ExecuteCommand>,
 ) -> Result<Json<bool>, ApiError> {
+    let event = command(&body.command);
     queue(
         &instance,
         "/tui/execute-command",
-        serde_json::json!({"command": body.command}),
+        serde_json::json!({ "command": body.command }),
+        event,
     )
 }
 
@@ -89,17 +100,22 @@ pub async fn show_toast(
     ValidJson(body): ValidJson<ShowToast>,
 ) -> Result<Json<bool>, ApiError> {
     let body = serde_json::to_value(body).map_err(|e| ApiError::internal(e.to_string()))?;
-    queue(&instance, "/tui/show-toast", body)
+    queue(
+        &instance,
+        "/tui/show-toast",
+        body.clone(),
+        ("tui.toast.show", body),
+    )
 }
 
 /// Declares a body-less TUI action.
 macro_rules! tui_action {
-    ($name:ident, $path:literal, $operation:literal, $doc:literal) => {
+    ($name:ident, $path:literal, $operation:literal, $command:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, operation_id = $operation, tag = "tui",
-                    responses((status = 200, description = $doc, body = bool)))]
+                            responses((status = 200, description = $doc, body = bool)))]
         pub async fn $name(Scoped(instance): Scoped) -> Result<Json<bool>, ApiError> {
-            queue(&instance, $path, serde_json::json!({}))
+            queue(&instance, $path, serde_json::json!({}), command($command))
         }
     };
 }
@@ -108,36 +124,42 @@ tui_action!(
     open_help,
     "/tui/open-help",
     "tui.openHelp",
+    "help.show",
     "Open the help dialog."
 );
 tui_action!(
     open_sessions,
     "/tui/open-sessions",
     "tui.openSessions",
+    "session.list",
     "Open the session selector."
 );
 tui_action!(
     open_themes,
     "/tui/open-themes",
     "tui.openThemes",
+    "theme.list",
     "Open the theme selector."
 );
 tui_action!(
     open_models,
     "/tui/open-models",
     "tui.openModels",
+    "model.list",
     "Open the model selector."
 );
 tui_action!(
     submit_prompt,
     "/tui/submit-prompt",
     "tui.submitPrompt",
+    "prompt.submit",
     "Submit the current prompt."
 );
 tui_action!(
     clear_prompt,
     "/tui/clear-prompt",
     "tui.clearPrompt",
+    "prompt.clear",
     "Clear the prompt."
 );
 

@@ -17,29 +17,6 @@ macro_rules! not_yet {
 }
 
 not_yet!(
-    global_event,
-    get,
-    "/global/event",
-    "global.event",
-    "the server surface"
-);
-not_yet!(
-    project_list,
-    get,
-    "/project",
-    "project.list",
-    "the server surface"
-);
-not_yet!(
-    project_current,
-    get,
-    "/project/current",
-    "project.current",
-    "the server surface"
-);
-not_yet!(path_get, get, "/path", "path.get", "the server surface");
-not_yet!(vcs_get, get, "/vcs", "vcs.get", "the server surface");
-not_yet!(
     config_providers,
     get,
     "/config/providers",
@@ -235,24 +212,6 @@ not_yet!(
     "command.list",
     "the server surface"
 );
-not_yet!(find_text, get, "/find", "find.text", "the server surface");
-not_yet!(find_files, get, "/find/file", "find.files", "the server surface");
-not_yet!(
-    find_symbols,
-    get,
-    "/find/symbol",
-    "find.symbols",
-    "the server surface"
-);
-not_yet!(file_list, get, "/file", "file.list", "the server surface");
-not_yet!(file_read, get, "/file/content", "file.read", "the server surface");
-not_yet!(
-    file_status,
-    get,
-    "/file/status",
-    "file.status",
-    "the server surface"
-);
 not_yet!(mcp_add, post, "/mcp", "mcp.add", "the server surface");
 not_yet!(app_agents, get, "/agent", "app.agents", "the server surface");
 not_yet!(
@@ -261,13 +220,6 @@ not_yet!(
     "/auth/{providerID}",
     "auth.set",
     "sessions and the agent loop"
-);
-not_yet!(
-    event_subscribe,
-    get,
-    "/event",
-    "event.subscribe",
-    "the server surface"
 );
 not_yet!(
     provider_oauth_authorize,
@@ -302,11 +254,6 @@ not_yet!(
 macro_rules! unimplemented_routes {
     ($router:expr) => {
         $router
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::global_event))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::project_list))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::project_current))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::path_get))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::vcs_get))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::config_providers))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::provider_list))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::provider_auth))
@@ -341,16 +288,9 @@ macro_rules! unimplemented_routes {
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_command))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_shell))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::command_list))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::find_text))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::find_files))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::find_symbols))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::file_list))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::file_read))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::file_status))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::mcp_add))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::app_agents))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::auth_set))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::event_subscribe))
             .routes(utoipa_axum::routes!(
                 $crate::api::unimplemented::provider_oauth_authorize
             ))

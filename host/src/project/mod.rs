@@ -1,1 +1,66 @@
-//! The project a request is scoped to: its files, search, and version control. (Being built.)
+//! The project a request is scoped to: the files, search and version control of one project
+//! root.
+//!
+//! * [`sandbox`]: [`ProjectRoot`], the root opened once as a cap-std directory, and
+//!   [`ProjectRoot::resolve`], the only way a user-supplied path becomes a path in it;
+//! * [`files`]: `/file` (list), `/file/content` (read), `/file/status` (changed files, from git);
+//! * [`find`]: `/find` (regex search), `/find/file` (fuzzy path finder), `/find/symbol`;
+//! * [`vcs`]: `/vcs`, and the `Project` and `Path` objects of `/project` and `/path`.
+//!
+//! These are services, not HTTP handlers: plain blocking functions (file I/O, directory walks,
+//! `git` subprocesses) returning the reference's response types, for the handlers to call from a
+//! blocking task. This module must not know about HTTP (no axum, no status codes), and must not
+//! touch a file by a path joined by hand: every access goes through the root's capability
+//! directory with a path from `resolve` (host paths appear only in responses and as `git -C`).
+
+pub mod files;
+pub mod find;
+pub mod sandbox;
+pub mod vcs;
+
+pub use files::{
+    ChangeStatus, ContentEncoding, ContentType, FileContent, FileNode, FilePatch, FileStatus, NodeType,
+    PatchHunk,
+};
+pub use find::{
+    DEFAULT_TEXT_LIMIT, FindError, Kind, MAX_FILES_LIMIT, Match, MatchText, Position, Range, SubMatch,
+    Symbol, SymbolLocation,
+};
+pub use sandbox::{PathError, ProjectRoot};
+pub use vcs::{PathInfo, Project, ProjectCommands, ProjectIcon, ProjectTime, ProjectVcs, VcsInfo};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::{PartialSchema, ToSchema};
+
+    fn schema<T: PartialSchema>() -> serde_json::Value {
+        serde_json::to_value(T::schema()).expect("schema json")
+    }
+
+    #[test]
+    fn schemas_carry_the_reference_names_and_fields() {
+        assert_eq!(FileStatus::name(), "File");
+        assert_eq!(PathInfo::name(), "Path");
+        assert_eq!(FileNode::name(), "FileNode");
+        assert_eq!(FileContent::name(), "FileContent");
+        assert_eq!(VcsInfo::name(), "VcsInfo");
+        let content = schema::<FileContent>();
+        assert_eq!(content["required"], serde_json::json!(["type", "content"]));
+        let props = content["properties"].as_object().expect("properties");
+        let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["type", "content", "diff", "patch", "encoding", "mimeType"]);
+        // Optional fields are absent, never null, as the reference's.
+        assert!(!content.to_string().contains("null"), "{content}");
+        let project = schema::<Project>();
+        assert_eq!(
+            project["required"],
+            serde_json::json!(["id", "worktree", "time", "sandboxes"])
+        );
+        let found = schema::<Match>();
+        assert_eq!(
+            found["required"],
+            serde_json::json!(["path", "lines", "line_number", "absolute_offset", "submatches"])
+        );
+    }
+}

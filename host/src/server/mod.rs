@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{self, error::ApiError};
+use crate::bus::sse::SseOptions;
 use crate::instance::Instances;
 pub use security::{SecurityPolicy, ServerSettings};
 
@@ -24,6 +25,8 @@ pub use security::{SecurityPolicy, ServerSettings};
 pub struct AppState {
     pub instances: Arc<Instances>,
     pub default_directory: PathBuf,
+    /// Event stream settings (the heartbeat interval).
+    pub sse: SseOptions,
 }
 
 #[derive(OpenApi)]
@@ -40,6 +43,18 @@ fn api_router() -> OpenApiRouter<AppState> {
     router
         .routes(routes!(api::global::health))
         .routes(routes!(api::instance::dispose))
+        .routes(routes!(api::event::subscribe))
+        .routes(routes!(api::event::global))
+        .routes(routes!(api::file::list))
+        .routes(routes!(api::file::read))
+        .routes(routes!(api::file::status))
+        .routes(routes!(api::file::text))
+        .routes(routes!(api::file::files))
+        .routes(routes!(api::file::symbols))
+        .routes(routes!(api::project::list))
+        .routes(routes!(api::project::current))
+        .routes(routes!(api::project::path))
+        .routes(routes!(api::project::vcs))
         .routes(routes!(api::config::get, api::config::update))
         .routes(routes!(api::app::log))
         .routes(routes!(api::app::lsp))

@@ -101,7 +101,11 @@ impl TestEnv {
             .env("XDG_CONFIG_HOME", &self.xdg_config)
             .env_remove("OPENCODE_CONFIG_CONTENT")
             .env_remove("OPENCODE_SERVER_PASSWORD")
-            .env("RUST_LOG", "warn");
+            // The server's log goes to the test's stderr: quiet unless asked for.
+            .env(
+                "RUST_LOG",
+                std::env::var("WASMCODE_TEST_LOG").unwrap_or_else(|_| "off".into()),
+            );
         command
     }
 

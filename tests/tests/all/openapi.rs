@@ -34,12 +34,21 @@ fn the_readme_lists_exactly_the_unimplemented_operations() {
     let mut unimplemented = Vec::new();
     for item in doc["paths"].as_object().expect("paths").values() {
         for operation in item.as_object().expect("path item").values() {
-            if operation["tags"].as_array().is_some_and(|tags| tags.iter().any(|t| t == "unimplemented")) {
-                unimplemented.push(operation["operationId"].as_str().expect("operationId").to_string());
+            if operation["tags"]
+                .as_array()
+                .is_some_and(|tags| tags.iter().any(|t| t == "unimplemented"))
+            {
+                unimplemented.push(
+                    operation["operationId"]
+                        .as_str()
+                        .expect("operationId")
+                        .to_string(),
+                );
             }
         }
     }
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
     let section = readme.split("## Not implemented yet").nth(1).unwrap_or_default();
     let mut listed: Vec<String> = section
         .lines()
@@ -47,5 +56,8 @@ fn the_readme_lists_exactly_the_unimplemented_operations() {
         .collect();
     unimplemented.sort();
     listed.sort();
-    assert_eq!(listed, unimplemented, "update the README's \"Not implemented yet\" table");
+    assert_eq!(
+        listed, unimplemented,
+        "update the README's \"Not implemented yet\" table"
+    );
 }

@@ -183,7 +183,16 @@ async fn the_server_survives_every_sandbox_failure() {
 }
 
 fn encode(path: &std::path::Path) -> String {
-    path.to_string_lossy().bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    path.to_string_lossy()
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Puts the wordcount example into `project/.wasmcode/plugins/` and trusts it.
@@ -193,7 +202,11 @@ fn add_trusted_project_plugin(env: &TestEnv, project: &std::path::Path) {
     let file = dir.join("counter.wasm");
     std::fs::copy(guests::WORDCOUNT, &file).expect("copy");
     let trust = env.run(&["plugin", "trust", &file.to_string_lossy()]);
-    assert!(trust.status.success(), "{}", String::from_utf8_lossy(&trust.stderr));
+    assert!(
+        trust.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trust.stderr)
+    );
 }
 
 #[tokio::test]
@@ -206,9 +219,17 @@ async fn requests_are_scoped_to_their_directory() {
     let has_wordcount = |ids: &serde_json::Value| ids.as_array().expect("ids").contains(&json!("wordcount"));
 
     let (_, ids) = server.get("/experimental/tool/ids").await;
-    assert!(!has_wordcount(&ids), "the default directory has no project plugin: {ids}");
-    let (_, ids) = server.get(&format!("/experimental/tool/ids?directory={}", encode(&other))).await;
-    assert!(has_wordcount(&ids), "?directory= selects the other project: {ids}");
+    assert!(
+        !has_wordcount(&ids),
+        "the default directory has no project plugin: {ids}"
+    );
+    let (_, ids) = server
+        .get(&format!("/experimental/tool/ids?directory={}", encode(&other)))
+        .await;
+    assert!(
+        has_wordcount(&ids),
+        "?directory= selects the other project: {ids}"
+    );
     let response = server
         .http
         .get(server.url("/experimental/tool/ids"))
@@ -219,9 +240,13 @@ async fn requests_are_scoped_to_their_directory() {
     let ids: serde_json::Value = response.json().await.expect("json");
     assert!(has_wordcount(&ids), "the header selects it too: {ids}");
 
-    let (status, body) = server.get("/experimental/tool/ids?directory=%2Fno%2Fsuch%2Fdir").await;
+    let (status, body) = server
+        .get("/experimental/tool/ids?directory=%2Fno%2Fsuch%2Fdir")
+        .await;
     assert_eq!((status, &body["name"]), (400, &json!("BadRequest")), "{body}");
-    let (status, _) = server.get("/experimental/tool/ids?directory=relative%2Fpath").await;
+    let (status, _) = server
+        .get("/experimental/tool/ids?directory=relative%2Fpath")
+        .await;
     assert_eq!(status, 400);
 }
 
@@ -236,15 +261,305 @@ async fn dispose_releases_an_instance_so_it_is_made_afresh() {
     let (status, body) = server.post("/instance/dispose", json!({})).await;
     assert_eq!((status, body), (200, json!(true)));
     let (_, after) = server.get("/experimental/tool/ids").await;
-    assert!(after.as_array().expect("ids").contains(&json!("wordcount")), "{after}");
+    assert!(
+        after.as_array().expect("ids").contains(&json!("wordcount")),
+        "{after}"
+    );
 }
 
 #[test]
 fn a_config_with_a_syntax_error_stops_the_start_up() {
     let env = TestEnv::new();
-    let file = env.write("opencode.jsonc", "{\n  // comments are fine\n  \"model\": \"a/b\"\n  \"share\": \"disabled\",\n}\n");
-    let output = env.command().args(["serve", "--port", "0"]).output().expect("runs");
+    let file = env.write(
+        "opencode.jsonc",
+        "{\n  // comments are fine\n  \"model\": \"a/b\"\n  \"share\": \"disabled\",\n}\n",
+    );
+    let output = env
+        .command()
+        .args(["serve", "--port", "0"])
+        .output()
+        .expect("runs");
     assert!(!output.status.success(), "started on a broken config");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("{}:3:17", file.display())), "no file:line:column in: {stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:17", file.display())),
+        "no file:line:column in: {stderr}"
+    );
+}
+
+fn git(project: &std::path::Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(project)
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+#[tokio::test]
+async fn files_and_find_answer_in_the_reference_shapes() {
+    let env = TestEnv::new();
+    env.write("src/main.rs", "fn main() {\n    greet();\n}\n");
+    env.write("notes.txt", "remember to greet\n");
+    env.write(".gitignore", "target/\n");
+    env.write("target/out.txt", "greet in build output\n");
+    git(&env.project, &["init", "-q"]);
+    git(&env.project, &["add", "-A"]);
+    git(&env.project, &["commit", "-qm", "init"]);
+    env.write("notes.txt", "remember to greet\nand to wave\n");
+    env.write("untracked.txt", "one\ntwo\n");
+    std::fs::remove_file(env.project.join("hello.txt")).expect("delete");
+    let server = env.serve();
+
+    let (status, list) = server.get("/file?path=.").await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|n| n["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        &names[..3],
+        [".git", "src", "target"],
+        "directories first: {names:?}"
+    );
+    let target = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|n| n["name"] == "target")
+        .expect("listed");
+    assert_eq!(
+        (&target["type"], &target["ignored"], &target["path"]),
+        (&json!("directory"), &json!(true), &json!("target/"))
+    );
+
+    let (status, content) = server.get("/file/content?path=src/main.rs").await;
+    assert_eq!((status, content["type"].as_str()), (200, Some("text")));
+    assert!(
+        content["content"]
+            .as_str()
+            .expect("text")
+            .starts_with("fn main()")
+    );
+
+    // Unlike the reference, /file/status reports changes, with line counts.
+    let (_, changes) = server.get("/file/status").await;
+    let mut changes: Vec<(String, String, u64, u64)> = changes
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().expect(k).to_string();
+            (
+                s("path"),
+                s("status"),
+                c["added"].as_u64().expect("added"),
+                c["removed"].as_u64().expect("removed"),
+            )
+        })
+        .collect();
+    changes.sort();
+    assert_eq!(
+        changes,
+        [
+            ("hello.txt".into(), "deleted".into(), 0, 2),
+            ("notes.txt".into(), "modified".into(), 1, 0),
+            ("untracked.txt".into(), "added".into(), 2, 0),
+        ]
+    );
+
+    // Text search honours .gitignore and is ordered by path, then line.
+    let (status, matches) = server.get("/find?pattern=gree%5Bt%5D").await;
+    assert_eq!(status, 200);
+    let found: Vec<(&str, u64)> = matches
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| {
+            (
+                m["path"]["text"].as_str().expect("path"),
+                m["line_number"].as_u64().expect("line"),
+            )
+        })
+        .collect();
+    assert_eq!(found, [("notes.txt", 1), ("src/main.rs", 2)]);
+    let first = &matches[0];
+    assert_eq!(
+        first["submatches"][0],
+        json!({"match": {"text": "greet"}, "start": 12, "end": 17})
+    );
+    let (status, _) = server.get("/find?pattern=%28unclosed").await;
+    assert_eq!(status, 400, "an invalid regex is the client's mistake");
+    let (_, none) = server.get("/find?pattern=nothing_matches_this").await;
+    assert_eq!(none, json!([]));
+
+    let (_, files) = server.get("/find/file?query=main").await;
+    assert_eq!(files, json!(["src/main.rs"]));
+    let (_, dirs) = server.get("/find/file?query=src&type=directory").await;
+    assert!(dirs.as_array().expect("array").contains(&json!("src/")), "{dirs}");
+    let (status, _) = server.get("/find/file?query=main&limit=0").await;
+    assert_eq!(status, 400);
+    let (status, body) = server.get("/find/file").await;
+    assert_eq!(
+        (status, &body["data"]["message"]),
+        (400, &json!("Missing key\n  at [\"query\"]"))
+    );
+    let (_, symbols) = server.get("/find/symbol?query=main").await;
+    assert_eq!(symbols, json!([]));
+
+    let (_, vcs) = server.get("/vcs").await;
+    assert!(vcs["branch"].is_string(), "{vcs}");
+    let (_, project) = server.get("/project/current").await;
+    assert_eq!(
+        project["id"].as_str().map(str::len),
+        Some(40),
+        "the root commit: {project}"
+    );
+    assert_eq!(project["worktree"], json!(env.project.to_string_lossy()));
+    let (_, path) = server.get("/path").await;
+    assert_eq!(path["directory"], json!(env.project.to_string_lossy()));
+}
+
+#[tokio::test]
+async fn file_paths_cannot_leave_the_project() {
+    let env = TestEnv::new();
+    std::os::unix::fs::symlink(&env.secret, env.project.join("link_out")).expect("link");
+    let outside = env.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("outside dir");
+    std::os::unix::fs::symlink(&outside, env.project.join("dir_out")).expect("dir link");
+    let server = env.serve();
+    let secret = encode(&env.secret);
+    for query in [
+        "path=..%2Fsecret.txt".to_string(),
+        "path=%2e%2e%2Fsecret.txt".into(),
+        "path=src%2F..%2F..%2Fsecret.txt".into(),
+        format!("path={secret}"),
+        "path=%2Fetc%2Fpasswd".into(),
+        "path=link_out".into(),
+        "path=dir_out%2F".into(),
+        "path=hello.txt%00.png".into(),
+    ] {
+        let (status, body) = server.get(&format!("/file/content?{query}")).await;
+        assert_eq!(status, 403, "{query}: {body}");
+        assert_eq!(body["name"], "ForbiddenError");
+        let (status, _) = server.get(&format!("/file?{query}")).await;
+        assert_eq!(status, 403, "list {query}");
+    }
+    // An absolute path inside the project is fine.
+    let inside = encode(&env.project.join("hello.txt"));
+    let (status, body) = server.get(&format!("/file/content?path={inside}")).await;
+    assert_eq!((status, &body["content"]), (200, &json!("hello\nworld")));
+}
+
+#[tokio::test]
+async fn config_is_read_and_patched_in_the_project_file() {
+    let env = TestEnv::new();
+    env.write(
+        "opencode.jsonc",
+        "{\n  // keep me\n  \"model\": \"a/b\",\n  \"custom\": {\"kept\": true},\n}\n",
+    );
+    let server = env.serve();
+    let (status, config) = server.get("/config").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&config["model"], &config["custom"]["kept"]),
+        (&json!("a/b"), &json!(true))
+    );
+    assert_eq!(config["$schema"], "https://opencode.ai/config.json");
+    let response = server
+        .http
+        .patch(server.url("/config"))
+        .json(&json!({"model": "c/d", "share": "disabled"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 200);
+    let updated: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(
+        (&updated["model"], &updated["share"], &updated["custom"]),
+        (&json!("c/d"), &json!("disabled"), &json!({"kept": true}))
+    );
+    let text = std::fs::read_to_string(env.project.join("opencode.jsonc")).expect("file");
+    assert!(text.contains("// keep me"), "{text}");
+    let (_, again) = server.get("/config").await;
+    assert_eq!(again["model"], "c/d");
+    let response = server
+        .http
+        .patch(server.url("/config"))
+        .json(&json!(["not", "an", "object"]))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn log_validates_like_the_reference() {
+    let env = TestEnv::new();
+    let server = env.serve();
+    let (status, body) = server
+        .post(
+            "/log",
+            json!({"service": "probe", "level": "info", "message": "hi", "extra": {"k": 1}}),
+        )
+        .await;
+    assert_eq!((status, body), (200, json!(true)));
+    let (status, body) = server
+        .post(
+            "/log",
+            json!({"service": "probe", "level": "loud", "message": "x"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    // samples/log_post_bad.json
+    assert_eq!(
+        body,
+        json!({"name": "BadRequest", "data": {"message": "Expected \"debug\" | \"info\" | \"error\" | \"warn\", got \"loud\"\n  at [\"level\"]", "kind": "Payload"}})
+    );
+    for (path, expected) in [
+        ("/lsp", json!([])),
+        ("/formatter", json!([])),
+        ("/mcp", json!({})),
+    ] {
+        assert_eq!(server.get(path).await, (200, expected), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_tui_queue_carries_requests_to_a_polling_client() {
+    let env = TestEnv::new();
+    let server = env.serve();
+    let waiting = server.http.get(server.url("/tui/control/next")).send();
+    let poll = tokio::spawn(waiting);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (status, body) = server.post("/tui/append-prompt", json!({"text": "hello"})).await;
+    assert_eq!((status, body), (200, json!(true)));
+    let next: serde_json::Value = poll
+        .await
+        .expect("joined")
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        next,
+        json!({"path": "/tui/append-prompt", "body": {"text": "hello"}})
+    );
+    let (status, _) = server
+        .post("/tui/show-toast", json!({"message": "hi", "variant": "loud"}))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = server
+        .post("/tui/show-toast", json!({"message": "hi", "variant": "success"}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, next) = server.get("/tui/control/next").await;
+    assert_eq!(next["body"], json!({"message": "hi", "variant": "success"}));
+    assert_eq!(
+        server.post("/tui/control/response", json!({"ok": true})).await,
+        (200, json!(true))
+    );
 }

@@ -1,0 +1,74 @@
+//! `/project`, `/path`, `/vcs`: where the request's directory lives.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::error::ApiError;
+use crate::instance::{Instance, Scoped};
+use crate::project::{PathInfo, Project, ProjectTime, VcsInfo, vcs};
+use crate::server::AppState;
+
+fn project_of(instance: &Instance) -> Project {
+    vcs::project(&instance.directory, ProjectTime::at(instance.created_ms))
+}
+
+/// List all projects (those with a live instance).
+#[utoipa::path(get, path = "/project", operation_id = "project.list", tag = "project",
+    responses((status = 200, description = "Projects", body = Vec<Project>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Scoped(current): Scoped,
+) -> Result<Json<Vec<Project>>, ApiError> {
+    let mut instances = state.instances.live().await;
+    if !instances.iter().any(|i| i.directory == current.directory) {
+        instances.push(current);
+    }
+    let projects = tokio::task::spawn_blocking(move || {
+        let mut projects: Vec<Project> = instances.iter().map(|i| project_of(i)).collect();
+        projects.sort_by(|a, b| a.worktree.cmp(&b.worktree));
+        projects.dedup_by(|a, b| a.id == b.id && a.worktree == b.worktree);
+        projects
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(projects))
+}
+
+/// Get the current project.
+#[utoipa::path(get, path = "/project/current", operation_id = "project.current", tag = "project",
+    responses((status = 200, description = "Current project", body = Project)))]
+pub async fn current(Scoped(instance): Scoped) -> Result<Json<Project>, ApiError> {
+    let project = tokio::task::spawn_blocking(move || project_of(&instance))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(project))
+}
+
+/// Get the current paths: home, state, config, worktree, directory.
+#[utoipa::path(get, path = "/path", operation_id = "path.get", tag = "project",
+    responses((status = 200, description = "Path", body = PathInfo)))]
+pub async fn path(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+) -> Result<Json<PathInfo>, ApiError> {
+    let paths = state.instances.paths().clone();
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let info = tokio::task::spawn_blocking(move || {
+        vcs::path_info(&instance.directory, &home, &paths.data, &paths.config)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(info))
+}
+
+/// Get VCS info for the current project.
+#[utoipa::path(get, path = "/vcs", operation_id = "vcs.get", tag = "project",
+    responses((status = 200, description = "VCS info", body = VcsInfo)))]
+pub async fn vcs(Scoped(instance): Scoped) -> Result<Json<VcsInfo>, ApiError> {
+    let info = tokio::task::spawn_blocking(move || vcs::info(&instance.directory))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(info))
+}

@@ -1,0 +1,685 @@
+//! `/find` (regex search of the project's text), `/find/file` (fuzzy path finder) and
+//! `/find/symbol` (no LSP: always empty).
+//!
+//! Both walks honour `.gitignore`/`.ignore` (also outside a git repository), include hidden files,
+//! skip `.git` and do not follow symlinks, as the reference's `rg --hidden --glob=!.git/*` does.
+//! They run on all cores and block; call them from a blocking task.
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Mutex, PoisonError};
+
+use grep_matcher::Matcher as _;
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
+use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch};
+use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
+use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+use nucleo_matcher::{Config, Matcher, Utf32Str};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::sandbox::{ProjectRoot, to_slash};
+
+/// How many matches `text` returns when the caller does not say (the reference caps at 10).
+pub const DEFAULT_TEXT_LIMIT: usize = 100;
+/// The bounds of `/find/file`'s `limit`.
+pub const MAX_FILES_LIMIT: usize = 200;
+
+/// Why a text search could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    /// The pattern is not a valid regex (a 400).
+    #[error("invalid pattern: {0}")]
+    InvalidPattern(String),
+}
+
+/// `{"text": …}`, as ripgrep's JSON wraps strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MatchText {
+    pub text: String,
+}
+
+/// One match inside a line: byte offsets into `lines.text`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SubMatch {
+    #[serde(rename = "match")]
+    #[schema(inline)]
+    pub matched: MatchText,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// One matching line of `GET /find?pattern=…`, shaped as ripgrep's JSON `match` data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Match {
+    /// Relative to the project root.
+    #[schema(inline)]
+    pub path: MatchText,
+    /// The whole line, with its line terminator.
+    #[schema(inline)]
+    pub lines: MatchText,
+    /// 1-based.
+    pub line_number: u64,
+    /// Byte offset of the line's start in the file.
+    pub absolute_offset: u64,
+    #[schema(inline)]
+    pub submatches: Vec<SubMatch>,
+}
+
+/// `type` of `/find/file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    File,
+    Directory,
+}
+
+/// An LSP `Position` (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Position {
+    pub line: u64,
+    pub character: u64,
+}
+
+/// An LSP `Range`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Range {
+    pub start: Position,
+    pub end: Position,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SymbolLocation {
+    pub uri: String,
+    pub range: Range,
+}
+
+/// An LSP workspace symbol, the item type of `GET /find/symbol`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Symbol {
+    pub name: String,
+    /// LSP `SymbolKind`.
+    pub kind: u32,
+    #[schema(inline)]
+    pub location: SymbolLocation,
+}
+
+/// `GET /find/symbol`: there is no language server here, so `[]`, as the reference answers
+/// with its LSPs disabled.
+pub fn symbols(_query: &str) -> Vec<Symbol> {
+    Vec::new()
+}
+
+/// The walker both searches share: gitignore rules apply even outside a git repository, hidden
+/// files are included, `.git` is skipped, symlinks are not followed.
+fn walker(root: &ProjectRoot) -> WalkBuilder {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut builder = WalkBuilder::new(root.path());
+    builder
+        .hidden(false)
+        .require_git(false)
+        .follow_links(false)
+        .threads(threads)
+        .filter_entry(|entry| entry.file_name() != ".git");
+    builder
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Searches the project's text files for `pattern` (a Rust regex, as ripgrep's default engine
+/// takes; case-sensitive). Binary files (a NUL byte) are skipped. Results are sorted by path
+/// (component-wise), then line number, and the first `limit` (default [`DEFAULT_TEXT_LIMIT`]) are
+/// returned; the reference returns at most 10 in no particular order.
+pub fn text(root: &ProjectRoot, pattern: &str, limit: Option<usize>) -> Result<Vec<Match>, FindError> {
+    let limit = limit.unwrap_or(DEFAULT_TEXT_LIMIT);
+    let matcher = RegexMatcherBuilder::new()
+        .line_terminator(Some(b'\n'))
+        .build(pattern)
+        .map_err(|err| FindError::InvalidPattern(err.to_string()))?;
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let shared = TextShared {
+        top: Mutex::new(TopFiles::new(limit)),
+        full: AtomicBool::new(false),
+        limit,
+    };
+    let mut builder = TextVisitorBuilder {
+        root,
+        matcher: &matcher,
+        shared: &shared,
+    };
+    walker(root).build_parallel().visit(&mut builder);
+    let top = shared.top.into_inner().unwrap_or_else(PoisonError::into_inner);
+    Ok(top.into_matches())
+}
+
+/// The first `limit` matches in path order seen so far, grouped by file.
+struct TopFiles {
+    files: BTreeMap<PathBuf, Vec<Match>>,
+    count: usize,
+    limit: usize,
+}
+
+impl TopFiles {
+    fn new(limit: usize) -> Self {
+        Self {
+            files: BTreeMap::new(),
+            count: 0,
+            limit,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.count >= self.limit
+    }
+
+    /// Whether a file at `path` can no longer make the cut.
+    fn excludes(&self, path: &Path) -> bool {
+        self.is_full()
+            && self
+                .files
+                .last_key_value()
+                .is_some_and(|(last, _)| path > last.as_path())
+    }
+
+    fn insert(&mut self, path: PathBuf, matches: Vec<Match>) {
+        if self.excludes(&path) {
+            return;
+        }
+        self.count += matches.len();
+        self.files.insert(path, matches);
+        // Drop whole files from the end while the rest still fill the limit.
+        while let Some((_, last)) = self.files.last_key_value() {
+            if self.count - last.len() < self.limit {
+                break;
+            }
+            self.count -= last.len();
+            self.files.pop_last();
+        }
+    }
+
+    fn into_matches(self) -> Vec<Match> {
+        let mut out: Vec<Match> = self.files.into_values().flatten().collect();
+        out.truncate(self.limit);
+        out
+    }
+}
+
+struct TextShared {
+    top: Mutex<TopFiles>,
+    /// Set once `top` is full: only then do visitors take the lock before searching a file.
+    full: AtomicBool,
+    limit: usize,
+}
+
+struct TextVisitorBuilder<'a> {
+    root: &'a ProjectRoot,
+    matcher: &'a RegexMatcher,
+    shared: &'a TextShared,
+}
+
+impl<'a> ParallelVisitorBuilder<'a> for TextVisitorBuilder<'a> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 'a> {
+        let searcher = SearcherBuilder::new()
+            .line_number(true)
+            .binary_detection(BinaryDetection::quit(b'\0'))
+            .build();
+        Box::new(TextVisitor {
+            root: self.root,
+            matcher: self.matcher.clone(),
+            searcher,
+            found: Vec::new(),
+            shared: self.shared,
+        })
+    }
+}
+
+/// One per walker thread: its own searcher (and its buffers) and matcher, reused for every file.
+struct TextVisitor<'a> {
+    root: &'a ProjectRoot,
+    matcher: RegexMatcher,
+    searcher: Searcher,
+    found: Vec<Match>,
+    shared: &'a TextShared,
+}
+
+impl ParallelVisitor for TextVisitor<'_> {
+    fn visit(&mut self, entry: Result<DirEntry, ignore::Error>) -> WalkState {
+        let Ok(entry) = entry else {
+            return WalkState::Continue;
+        };
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            return WalkState::Continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(self.root.path()) else {
+            return WalkState::Continue;
+        };
+        if self.shared.full.load(AtomicOrdering::Relaxed) && lock(&self.shared.top).excludes(rel) {
+            return WalkState::Continue;
+        }
+        // Opened through the capability directory: a file swapped for a symlink after the walk
+        // saw it still cannot lead outside.
+        let Ok(file) = self.root.dir().open(rel) else {
+            return WalkState::Continue;
+        };
+        let file = file.into_std();
+        let path_text = rel.to_string_lossy();
+        let mut sink = FileSink {
+            matcher: &self.matcher,
+            path: &path_text,
+            out: &mut self.found,
+            limit: self.shared.limit,
+            binary: false,
+        };
+        let result = self.searcher.search_file(&self.matcher, &file, &mut sink);
+        let binary = sink.binary;
+        if result.is_err() || binary {
+            self.found.clear();
+        } else if !self.found.is_empty() {
+            let matches = std::mem::take(&mut self.found);
+            let mut top = lock(&self.shared.top);
+            top.insert(rel.to_path_buf(), matches);
+            if top.is_full() {
+                self.shared.full.store(true, AtomicOrdering::Relaxed);
+            }
+        }
+        WalkState::Continue
+    }
+}
+
+/// Collects the matches of one file, at most `limit` (later lines cannot make the cut).
+struct FileSink<'a> {
+    matcher: &'a RegexMatcher,
+    path: &'a str,
+    out: &'a mut Vec<Match>,
+    limit: usize,
+    binary: bool,
+}
+
+impl Sink for FileSink<'_> {
+    type Error = io::Error;
+
+    fn matched(&mut self, _searcher: &Searcher, mat: &SinkMatch<'_>) -> Result<bool, io::Error> {
+        let mut offset = mat.absolute_byte_offset();
+        for (line_number, line) in (mat.line_number().unwrap_or(0)..).zip(mat.lines()) {
+            let body = line.strip_suffix(b"\n").unwrap_or(line);
+            let body = body.strip_suffix(b"\r").unwrap_or(body);
+            let mut submatches = Vec::new();
+            self.matcher
+                .find_iter(body, |m| {
+                    if m.start() < m.end() {
+                        submatches.push(SubMatch {
+                            matched: MatchText {
+                                text: String::from_utf8_lossy(&body[m]).into_owned(),
+                            },
+                            start: m.start() as u64,
+                            end: m.end() as u64,
+                        });
+                    }
+                    true
+                })
+                .map_err(io::Error::other)?;
+            self.out.push(Match {
+                path: MatchText {
+                    text: self.path.to_owned(),
+                },
+                lines: MatchText {
+                    text: String::from_utf8_lossy(line).into_owned(),
+                },
+                line_number,
+                absolute_offset: offset,
+                submatches,
+            });
+            if self.out.len() >= self.limit {
+                return Ok(false);
+            }
+            offset += line.len() as u64;
+        }
+        Ok(true)
+    }
+
+    fn binary_data(&mut self, _searcher: &Searcher, _offset: u64) -> Result<bool, io::Error> {
+        self.binary = true;
+        Ok(false)
+    }
+}
+
+/// Fuzzy-finds project paths for `query` (nucleo, fzf syntax: words are matched separately).
+///
+/// Files are `src/main.rs`, directories `src/` (with the trailing slash). `kind`:
+/// `Some(File)` lists files only; `Some(Directory)` lists directories only, led by `/` (the root)
+/// as the reference does; `None` lists files, plus directories when `include_dirs` (the reference
+/// treats an absent `dirs` as true). Best score first; hidden paths (a component starting with
+/// `.`) after the others unless the query asks for them (starts with `.` or contains `/.`); ties
+/// by path. An empty query lists everything in that order. `limit` is clamped to 1..=200.
+pub fn files(
+    root: &ProjectRoot,
+    query: &str,
+    kind: Option<Kind>,
+    limit: usize,
+    include_dirs: bool,
+) -> Vec<String> {
+    let limit = limit.clamp(1, MAX_FILES_LIMIT);
+    let (want_files, want_dirs) = match kind {
+        Some(Kind::File) => (true, false),
+        Some(Kind::Directory) => (false, true),
+        None => (true, include_dirs),
+    };
+    let candidates = collect_paths(root, want_files, want_dirs);
+    let query = query.trim().replace('\\', "/");
+    let prefer_hidden = query.starts_with('.') || query.contains("/.");
+    let pattern = Pattern::parse(&query, CaseMatching::Smart, Normalization::Smart);
+    let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
+    let mut buf = Vec::new();
+    let mut scored: Vec<(bool, Reverse<u32>, String)> = candidates
+        .into_iter()
+        .filter_map(|path| {
+            let score = pattern.score(Utf32Str::new(&path, &mut buf), &mut matcher)?;
+            let hidden = !prefer_hidden && is_hidden(&path);
+            Some((hidden, Reverse(score), path))
+        })
+        .collect();
+    let cut = limit.min(scored.len());
+    if cut < scored.len() {
+        scored.select_nth_unstable(cut);
+        scored.truncate(cut);
+    }
+    scored.sort_unstable();
+    let mut out = Vec::with_capacity(limit);
+    if kind == Some(Kind::Directory) {
+        out.push("/".to_owned());
+    }
+    out.extend(scored.into_iter().map(|(_, _, path)| path));
+    out.truncate(limit);
+    out
+}
+
+fn is_hidden(path: &str) -> bool {
+    path.trim_end_matches('/')
+        .split('/')
+        .any(|part| part.len() > 1 && part.starts_with('.'))
+}
+
+/// Every file and/or directory below the root (not the root), relative, `/`-separated,
+/// directories with a trailing `/`.
+fn collect_paths(root: &ProjectRoot, files: bool, dirs: bool) -> Vec<String> {
+    let all = Mutex::new(Vec::new());
+    let mut builder = PathVisitorBuilder {
+        root,
+        files,
+        dirs,
+        all: &all,
+    };
+    walker(root).build_parallel().visit(&mut builder);
+    all.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct PathVisitorBuilder<'a> {
+    root: &'a ProjectRoot,
+    files: bool,
+    dirs: bool,
+    all: &'a Mutex<Vec<String>>,
+}
+
+impl<'a> ParallelVisitorBuilder<'a> for PathVisitorBuilder<'a> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 'a> {
+        Box::new(PathVisitor {
+            root: self.root,
+            files: self.files,
+            dirs: self.dirs,
+            local: Vec::new(),
+            all: self.all,
+        })
+    }
+}
+
+/// Collects into a per-thread vector, handed over when the thread's walk ends.
+struct PathVisitor<'a> {
+    root: &'a ProjectRoot,
+    files: bool,
+    dirs: bool,
+    local: Vec<String>,
+    all: &'a Mutex<Vec<String>>,
+}
+
+impl ParallelVisitor for PathVisitor<'_> {
+    fn visit(&mut self, entry: Result<DirEntry, ignore::Error>) -> WalkState {
+        let Ok(entry) = entry else {
+            return WalkState::Continue;
+        };
+        if entry.depth() == 0 {
+            return WalkState::Continue;
+        }
+        let Some(file_type) = entry.file_type() else {
+            return WalkState::Continue;
+        };
+        let is_dir = file_type.is_dir();
+        if !(is_dir && self.dirs || file_type.is_file() && self.files) {
+            return WalkState::Continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(self.root.path()) else {
+            return WalkState::Continue;
+        };
+        let mut path = to_slash(rel);
+        if is_dir {
+            path.push('/');
+        }
+        self.local.push(path);
+        WalkState::Continue
+    }
+}
+
+impl Drop for PathVisitor<'_> {
+    fn drop(&mut self) {
+        lock(self.all).append(&mut self.local);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    fn match_order(a: &Match, b: &Match) -> Ordering {
+        Path::new(&a.path.text)
+            .cmp(Path::new(&b.path.text))
+            .then(a.line_number.cmp(&b.line_number))
+    }
+
+    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, ProjectRoot) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (path, content) in files {
+            let full = dir.path().join(path);
+            if let Some(parent) = full.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir");
+            }
+            std::fs::write(full, content).expect("write");
+        }
+        let root = ProjectRoot::open(dir.path()).expect("open");
+        (dir, root)
+    }
+
+    const MAIN_RS: &str = "fn main() {\n    println!(\"{}\", greet(\"world\"));\n}\n\nfn greet(name: &str) -> String {\n    format!(\"Hello, {}!\", name)\n}\n\nstruct Counter { n: u32 }\n\nimpl Counter {\n    fn inc(&mut self) { self.n += 1; }\n}";
+
+    fn reference_project() -> (tempfile::TempDir, ProjectRoot) {
+        project(&[
+            ("src/main.rs", MAIN_RS),
+            ("src/util.py", "def util():\n    return 1\n"),
+            ("notes.txt", "line one\nline two\nfn appears here too\nmodified\n"),
+            ("README.md", "# Demo\n"),
+            ("untracked.txt", "new\n"),
+        ])
+    }
+
+    #[test]
+    fn text_matches_the_reference_sample() {
+        let (_dir, root) = reference_project();
+        let found = text(&root, "fn", None).expect("search");
+        let expected: serde_json::Value = serde_json::json!([
+            {"path":{"text":"notes.txt"},"lines":{"text":"fn appears here too\n"},"line_number":3,
+             "absolute_offset":18,"submatches":[{"match":{"text":"fn"},"start":0,"end":2}]},
+            {"path":{"text":"src/main.rs"},"lines":{"text":"fn main() {\n"},"line_number":1,
+             "absolute_offset":0,"submatches":[{"match":{"text":"fn"},"start":0,"end":2}]},
+            {"path":{"text":"src/main.rs"},"lines":{"text":"fn greet(name: &str) -> String {\n"},"line_number":5,
+             "absolute_offset":51,"submatches":[{"match":{"text":"fn"},"start":0,"end":2}]},
+            {"path":{"text":"src/main.rs"},"lines":{"text":"    fn inc(&mut self) { self.n += 1; }\n"},
+             "line_number":12,"absolute_offset":161,"submatches":[{"match":{"text":"fn"},"start":4,"end":6}]},
+        ]);
+        assert_eq!(serde_json::to_value(&found).expect("json"), expected);
+
+        let regex = text(&root, "gr.et", None).expect("search");
+        assert_eq!(
+            serde_json::to_value(&regex).expect("json"),
+            serde_json::json!([
+                {"path":{"text":"src/main.rs"},"lines":{"text":"    println!(\"{}\", greet(\"world\"));\n"},
+                 "line_number":2,"absolute_offset":12,"submatches":[{"match":{"text":"greet"},"start":19,"end":24}]},
+                {"path":{"text":"src/main.rs"},"lines":{"text":"fn greet(name: &str) -> String {\n"},
+                 "line_number":5,"absolute_offset":51,"submatches":[{"match":{"text":"greet"},"start":3,"end":8}]},
+            ])
+        );
+        assert!(text(&root, "zzzzqqq", None).expect("search").is_empty());
+    }
+
+    #[test]
+    fn text_reports_every_submatch_and_keeps_crlf() {
+        let (_dir, root) = project(&[("a.txt", "ab ab\r\nx\n")]);
+        let found = text(&root, "ab", None).expect("search");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].lines.text, "ab ab\r\n");
+        let spans: Vec<(u64, u64)> = found[0].submatches.iter().map(|s| (s.start, s.end)).collect();
+        assert_eq!(spans, vec![(0, 2), (3, 5)]);
+    }
+
+    #[test]
+    fn text_honours_ignores_and_skips_binary_git_and_symlinks() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("secret.txt"), "needle outside\n").expect("write");
+        let (dir, root) = project(&[
+            (".gitignore", "target/\n*.log\n"),
+            ("target/out.txt", "needle\n"),
+            ("debug.log", "needle\n"),
+            ("sub/.ignore", "skip.txt\n"),
+            ("sub/skip.txt", "needle\n"),
+            (".hidden/found.txt", "needle\n"),
+            (".git/config", "needle\n"),
+            ("keep.txt", "needle\n"),
+        ]);
+        std::fs::write(dir.path().join("blob.bin"), b"needle\n\0\0binary").expect("write");
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.path().join("link.txt"))
+            .expect("ln");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("linkdir")).expect("ln");
+        let found = text(&root, "needle", None).expect("search");
+        let paths: Vec<&str> = found.iter().map(|m| m.path.text.as_str()).collect();
+        assert_eq!(paths, vec![".hidden/found.txt", "keep.txt"]);
+    }
+
+    #[test]
+    fn text_limit_and_ordering_are_deterministic() {
+        let mut files = Vec::new();
+        for i in 0..40 {
+            files.push((format!("d{}/f{:02}.txt", i % 4, i), "hit\nmiss\nhit\n".to_owned()));
+        }
+        let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+        let (_dir, root) = project(&refs);
+        let all = text(&root, "hit", Some(1000)).expect("search");
+        assert_eq!(all.len(), 80);
+        assert!(
+            all.windows(2)
+                .all(|w| match_order(&w[0], &w[1]) == Ordering::Less),
+            "sorted"
+        );
+        assert_eq!(all[0].path.text, "d0/f00.txt");
+        assert_eq!((all[0].line_number, all[1].line_number), (1, 3));
+        for limit in [1, 3, 10, 79] {
+            let some = text(&root, "hit", Some(limit)).expect("search");
+            assert_eq!(some, all[..limit].to_vec(), "limit {limit}");
+        }
+        assert_eq!(
+            text(&root, "hit", None).expect("search").len(),
+            80.min(DEFAULT_TEXT_LIMIT)
+        );
+        assert!(text(&root, "hit", Some(0)).expect("search").is_empty());
+    }
+
+    #[test]
+    fn text_rejects_invalid_regex() {
+        let (_dir, root) = reference_project();
+        for pattern in ["(", "[a-", "a{2,1}"] {
+            match text(&root, pattern, None) {
+                Err(FindError::InvalidPattern(message)) => assert!(!message.is_empty()),
+                other => panic!("{pattern}: expected InvalidPattern, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn files_fuzzy_like_the_reference() {
+        let (_dir, root) = reference_project();
+        assert_eq!(files(&root, "main", None, 10, false), vec!["src/main.rs"]);
+        let with_dirs = files(&root, "src", None, 10, true);
+        assert_eq!(with_dirs[..3], ["src/", "src/main.rs", "src/util.py"]);
+        assert_eq!(
+            files(&root, "s", Some(Kind::Directory), 10, true),
+            vec!["/", "src/"]
+        );
+        // type=file wins over dirs=true.
+        assert!(
+            files(&root, "src", Some(Kind::File), 10, true)
+                .iter()
+                .all(|p| !p.ends_with('/'))
+        );
+        assert!(files(&root, "zzzz", None, 10, true).is_empty());
+    }
+
+    #[test]
+    fn files_ranking_limit_and_hidden() {
+        let (_dir, root) = project(&[
+            ("src/server/router.rs", ""),
+            ("src/server/mod.rs", ""),
+            ("docs/rough-outline.md", ""),
+            ("router.rs", ""),
+            (".github/router.yml", ""),
+            ("ignored/router.rs", ""),
+            (".gitignore", "ignored/\n"),
+        ]);
+        let found = files(&root, "router", Some(Kind::File), 10, false);
+        assert_eq!(found.first().map(String::as_str), Some("router.rs"), "{found:?}");
+        assert!(found.contains(&"src/server/router.rs".to_owned()));
+        assert_eq!(
+            found.last().map(String::as_str),
+            Some(".github/router.yml"),
+            "hidden last: {found:?}"
+        );
+        assert!(
+            !found.iter().any(|p| p.starts_with("ignored/")),
+            "gitignored: {found:?}"
+        );
+        // Asking for a hidden path ranks it normally.
+        assert_eq!(
+            files(&root, ".github", None, 10, true)
+                .first()
+                .map(String::as_str),
+            Some(".github/")
+        );
+        assert_eq!(
+            files(&root, "router", Some(Kind::File), 1, false),
+            vec!["router.rs"]
+        );
+        // Limits clamp to 1..=200; an empty query lists everything.
+        assert_eq!(files(&root, "", Some(Kind::File), 0, false).len(), 1);
+        assert_eq!(files(&root, "", None, 1000, true).len(), 10);
+        let dirs = files(&root, "", Some(Kind::Directory), 10, false);
+        assert_eq!(dirs, vec!["/", "docs/", "src/", "src/server/", ".github/"]);
+    }
+
+    #[test]
+    fn symbols_are_empty() {
+        assert!(symbols("greet").is_empty());
+    }
+}
