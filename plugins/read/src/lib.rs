@@ -2,7 +2,7 @@
 //! directory's entries. Behaves like OpenCode's `read`, inside the component's project sandbox.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -11,6 +11,8 @@ use wasmcode_plugin::{Context, JsonSchema, Output, Permission, Tool, ToolError, 
 const DEFAULT_READ_LIMIT: usize = 2000;
 const MAX_LINE_LENGTH: usize = 2000;
 const MAX_BYTES: usize = 50 * 1024;
+/// How much of a file's start decides whether it is binary.
+const SAMPLE_BYTES: usize = 4096;
 
 /// Extensions that are binary whatever their first bytes say.
 const BINARY_EXTENSIONS: &[&str] = &[
@@ -46,25 +48,31 @@ impl Tool for ReadTool {
 
         ctx.ask(Permission::new("read", vec![shown.clone()]).always(vec!["*".into()]))?;
 
-        let meta = match fs::metadata(&relative) {
-            Ok(meta) => meta,
+        let offset = usize::try_from(args.offset.unwrap_or(1)).unwrap_or(usize::MAX);
+        let limit = usize::try_from(args.limit.unwrap_or(DEFAULT_READ_LIMIT as u64)).unwrap_or(usize::MAX);
+        let cannot_read = |e: std::io::Error| ToolError::failed(format!("Cannot read {shown}: {e}"));
+
+        // One open and one stat per call: every filesystem call crosses the sandbox boundary.
+        let file = match fs::File::open(&relative) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(not_found(&relative, &shown, ctx));
             }
-            Err(e) => return Err(ToolError::failed(format!("Cannot read {shown}: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
+                return read_directory(&relative, &shown, title, offset, limit);
+            }
+            Err(e) => return Err(cannot_read(e)),
         };
-        let offset = usize::try_from(args.offset.unwrap_or(1)).unwrap_or(usize::MAX);
-        let limit = usize::try_from(args.limit.unwrap_or(DEFAULT_READ_LIMIT as u64)).unwrap_or(usize::MAX);
-
+        let meta = file.metadata().map_err(cannot_read)?;
         if meta.is_dir() {
             return read_directory(&relative, &shown, title, offset, limit);
         }
-        if is_binary(&relative, meta.len())
-            .map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))?
-        {
+        let mut reader = BufReader::with_capacity(SAMPLE_BYTES * 2, file);
+        let sample = reader.fill_buf().map_err(cannot_read)?;
+        if is_binary(&relative, meta.len(), &sample[..sample.len().min(SAMPLE_BYTES)]) {
             return Err(ToolError::failed(format!("Cannot read binary file: {shown}")));
         }
-        read_file(&relative, &shown, title, offset, limit)
+        read_file(reader, &shown, title, offset, limit)
     }
 }
 
@@ -203,16 +211,14 @@ fn window(reader: impl BufRead, offset: usize, limit: usize) -> std::io::Result<
 }
 
 fn read_file(
-    relative: &Path,
+    reader: impl BufRead,
     shown: &str,
     title: String,
     offset: usize,
     limit: usize,
 ) -> Result<Output, ToolError> {
     let file =
-        fs::File::open(relative).map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))?;
-    let file = window(BufReader::new(file), offset, limit)
-        .map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))?;
+        window(reader, offset, limit).map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))?;
     if file.count < offset && !(file.count == 0 && offset == 1) {
         return Err(ToolError::failed(format!(
             "Offset {offset} is out of range for this file ({} lines)",
@@ -254,27 +260,22 @@ fn read_file(
 
 /// Binary when the extension says so, or the first 4 KiB hold a NUL byte or more than 30%
 /// control characters.
-fn is_binary(path: &Path, size: u64) -> std::io::Result<bool> {
+fn is_binary(path: &Path, size: u64, sample: &[u8]) -> bool {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     if BINARY_EXTENSIONS.contains(&ext.as_str()) {
-        return Ok(true);
+        return true;
     }
-    if size == 0 {
-        return Ok(false);
-    }
-    let mut sample = Vec::with_capacity(4096);
-    fs::File::open(path)?.take(4096).read_to_end(&mut sample)?;
-    if sample.is_empty() {
-        return Ok(false);
+    if size == 0 || sample.is_empty() {
+        return false;
     }
     if sample.contains(&0) {
-        return Ok(true);
+        return true;
     }
     let control = sample.iter().filter(|&&b| b < 9 || (b > 13 && b < 32)).count();
-    Ok(control * 10 > sample.len() * 3)
+    control * 10 > sample.len() * 3
 }
 
 export_tools!(ReadTool);
