@@ -113,7 +113,7 @@ macro_rules! tui_action {
     ($name:ident, $path:literal, $operation:literal, $command:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, operation_id = $operation, tag = "tui",
-                            responses((status = 200, description = $doc, body = bool)))]
+                                    responses((status = 200, description = $doc, body = bool)))]
         pub async fn $name(Scoped(instance): Scoped) -> Result<Json<bool>, ApiError> {
             queue(&instance, $path, serde_json::json!({}), command($command))
         }

@@ -335,6 +335,32 @@ fn tool_call(c: &mut Criterion) {
         })
     });
 
+    // The cost of the fresh store itself: a new pooled `Store`, an instance from the cached
+    // `InstancePre`, and a call of a tool that does nothing (the probe fixture's `ok`).
+    let probe_bytes =
+        std::fs::read(wasmcode_tests::guests::FIXTURE_PROBE).expect("the probe fixture is built");
+    let probe: ToolPlugin = rt
+        .block_on(runtime.load_tool_plugin(
+            "probe",
+            &probe_bytes,
+            &wasmcode::runtime::sha256(&probe_bytes),
+            first_party::default_grants("read"),
+            Limits::default(),
+            false,
+        ))
+        .expect("loading the probe");
+    let noop = ToolCall {
+        tool: "ok".into(),
+        args_json: "{}".into(),
+        ..call.clone()
+    };
+    group.bench_function("component_noop_fresh_store", |b| {
+        b.iter(|| {
+            rt.block_on(runtime.call_tool(&probe, black_box(noop.clone()), handler.clone()))
+                .expect("noop call")
+        })
+    });
+
     // Milliseconds per iteration: fewer, longer samples. Only the work itself is timed; what it
     // built is dropped outside the clock (a `Runtime`'s drop joins its epoch thread, up to 10 ms).
     group
