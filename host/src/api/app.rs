@@ -10,11 +10,35 @@ use crate::instance::Scoped;
 
 const LEVELS: [&str; 4] = ["debug", "info", "error", "warn"];
 
+/// The body of `POST /log`. It documents the request; the handler reads the JSON itself so its
+/// errors read like OpenCode's (`Expected "debug" | ... got "loud"`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "a schema for the document; the body is parsed by hand")]
+pub struct LogRequest {
+    /// Which part of the client writes the entry.
+    service: String,
+    level: LogLevel,
+    message: String,
+    /// Key-value pairs appended to the log line.
+    #[schema(value_type = Option<Object>)]
+    extra: Option<Value>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code, reason = "a schema for the document")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Error,
+    Warn,
+}
+
 /// Write log entry: `{service, level, message, extra?}` into the server's log.
 #[utoipa::path(post, path = "/log", operation_id = "app.log", tag = "app",
-    request_body(content = Object, description = "`{service, level: debug|info|error|warn, message, extra?}`"),
+    request_body = LogRequest,
     responses(
-        (status = 200, description = "Log entry written successfully", body = bool),
+        (status = 200, description = "Log entry written successfully", body = bool, content_type = "application/json"),
         (status = 400, description = "Bad request", body = super::error::ErrorBody),
     ))]
 pub async fn log(ValidJson(body): ValidJson<Value>) -> Result<Json<bool>, ApiError> {

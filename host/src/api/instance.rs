@@ -9,7 +9,7 @@ use crate::server::AppState;
 /// Dispose the current instance: its state is released and made afresh on the next request.
 #[utoipa::path(post, path = "/instance/dispose", operation_id = "instance.dispose", tag = "instance",
     params(("directory" = Option<String>, Query, description = "The project directory (default: the server's)")),
-    responses((status = 200, description = "Instance disposed", body = bool)))]
+    responses((status = 200, description = "Instance disposed", body = bool, content_type = "application/json")))]
 pub async fn dispose(
     State(state): State<AppState>,
     RequestedDirectory(directory): RequestedDirectory,

@@ -62,7 +62,7 @@ pub struct ShowToast {
 
 /// Append text to the prompt.
 #[utoipa::path(post, path = "/tui/append-prompt", operation_id = "tui.appendPrompt", tag = "tui",
-    request_body = AppendPrompt, responses((status = 200, description = "Prompt processed successfully", body = bool)))]
+    request_body = AppendPrompt, responses((status = 200, description = "Prompt processed successfully", body = bool, content_type = "application/json")))]
 pub async fn append_prompt(
     Scoped(instance): Scoped,
     ValidJson(body): ValidJson<AppendPrompt>,
@@ -78,7 +78,7 @@ pub async fn append_prompt(
 
 /// Execute a TUI command (e.g. `agent_cycle`).
 #[utoipa::path(post, path = "/tui/execute-command", operation_id = "tui.executeCommand", tag = "tui",
-    request_body = ExecuteCommand, responses((status = 200, description = "Command executed successfully", body = bool)))]
+    request_body = ExecuteCommand, responses((status = 200, description = "Command executed successfully", body = bool, content_type = "application/json")))]
 pub async fn execute_command(
     Scoped(instance): Scoped,
     ValidJson(body): ValidJson<ExecuteCommand>,
@@ -94,7 +94,7 @@ pub async fn execute_command(
 
 /// Show a toast notification.
 #[utoipa::path(post, path = "/tui/show-toast", operation_id = "tui.showToast", tag = "tui",
-    request_body = ShowToast, responses((status = 200, description = "Toast notification shown successfully", body = bool)))]
+    request_body = ShowToast, responses((status = 200, description = "Toast notification shown successfully", body = bool, content_type = "application/json")))]
 pub async fn show_toast(
     Scoped(instance): Scoped,
     ValidJson(body): ValidJson<ShowToast>,
@@ -113,7 +113,7 @@ macro_rules! tui_action {
     ($name:ident, $path:literal, $operation:literal, $command:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, operation_id = $operation, tag = "tui",
-                                    responses((status = 200, description = $doc, body = bool)))]
+                                    responses((status = 200, description = $doc, body = bool, content_type = "application/json")))]
         pub async fn $name(Scoped(instance): Scoped) -> Result<Json<bool>, ApiError> {
             queue(&instance, $path, serde_json::json!({}), command($command))
         }
@@ -178,7 +178,7 @@ pub async fn control_next(Scoped(instance): Scoped) -> Result<Json<TuiRequest>, 
 /// Respond to a control request.
 #[utoipa::path(post, path = "/tui/control/response", operation_id = "tui.control.response", tag = "tui",
     request_body(content = Object, description = "The client's answer"),
-    responses((status = 200, description = "Response submitted successfully", body = bool)))]
+    responses((status = 200, description = "Response submitted successfully", body = bool, content_type = "application/json")))]
 pub async fn control_response(Scoped(instance): Scoped, ValidJson(body): ValidJson<Value>) -> Json<bool> {
     instance.tui.respond(body);
     Json(true)

@@ -2,6 +2,7 @@
 //! from the same code), JSON fallbacks for unknown routes and methods, `/doc`, and the security
 //! layer in front of all of it.
 
+mod openapi;
 pub mod security;
 
 use std::path::PathBuf;
@@ -79,14 +80,17 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+    let mut doc = api_router().into_openapi();
+    openapi::complete(&mut doc);
+    doc
 }
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 32 << 20;
 
 pub fn router(state: AppState, policy: SecurityPolicy) -> axum::Router {
-    let (router, doc) = api_router().split_for_parts();
+    let (router, mut doc) = api_router().split_for_parts();
+    openapi::complete(&mut doc);
     let doc = Arc::new(doc);
     router
         .route("/doc", get(move || async move { Json((*doc).clone()) }))

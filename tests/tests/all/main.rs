@@ -6,6 +6,7 @@ mod harness;
 mod openapi;
 mod plugin_cli;
 mod sandbox;
+mod schemathesis;
 mod security;
 mod server;
 mod tools;
