@@ -1,8 +1,6 @@
 //! The TUI control queue: requests made to `/tui/*` (by an IDE plugin, a script) wait here until
-//! a client long-polling `/tui/control/next` takes them, and that client's answers come back
-//! through `/tui/control/response`. Bounded, so nobody reading never means memory growing.
-
-use std::collections::VecDeque;
+//! a client long-polling `/tui/control/next` takes them; the client acknowledges through
+//! `/tui/control/response`. Bounded, so nobody reading never means memory growing.
 
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
@@ -10,8 +8,6 @@ use utoipa::ToSchema;
 
 /// Requests waiting for a client.
 const CAPACITY: usize = 256;
-/// Answers kept for inspection.
-const RESPONSES_KEPT: usize = 64;
 
 /// One request for the client: the route it was made to, and its body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -24,7 +20,6 @@ pub struct TuiRequest {
 pub struct TuiQueue {
     tx: mpsc::Sender<TuiRequest>,
     rx: Mutex<mpsc::Receiver<TuiRequest>>,
-    responses: std::sync::Mutex<VecDeque<serde_json::Value>>,
 }
 
 impl Default for TuiQueue {
@@ -33,7 +28,6 @@ impl Default for TuiQueue {
         Self {
             tx,
             rx: Mutex::new(rx),
-            responses: std::sync::Mutex::new(VecDeque::new()),
         }
     }
 }
@@ -59,24 +53,9 @@ impl TuiQueue {
         self.rx.lock().await.recv().await
     }
 
-    pub fn respond(&self, body: serde_json::Value) {
-        let mut responses = self
-            .responses
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if responses.len() == RESPONSES_KEPT {
-            responses.pop_front();
-        }
-        responses.push_back(body);
-    }
-
-    pub fn responses(&self) -> Vec<serde_json::Value> {
-        self.responses
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+    /// A client's acknowledgement of a request it handled: recorded in the log, nothing waits on it.
+    pub fn respond(&self, body: &serde_json::Value) {
+        tracing::debug!(response = %body, "TUI control response");
     }
 }
 

@@ -180,6 +180,6 @@ pub async fn control_next(Scoped(instance): Scoped) -> Result<Json<TuiRequest>, 
     request_body(content = Object, description = "The client's answer"),
     responses((status = 200, description = "Response submitted successfully", body = bool, content_type = "application/json")))]
 pub async fn control_response(Scoped(instance): Scoped, ValidJson(body): ValidJson<Value>) -> Json<bool> {
-    instance.tui.respond(body);
+    instance.tui.respond(&body);
     Json(true)
 }

@@ -81,7 +81,7 @@ pub async fn execute_tool(
         args_json: args.to_string(),
         session_id: String::new(),
         message_id: String::new(),
-        call_id: format!("call_{}", uuid_like()),
+        call_id: crate::bus::id::Identifier::ascending("call"),
         agent: "build".into(),
         project_root: instance.directory.clone(),
     };
@@ -98,13 +98,4 @@ pub async fn execute_tool(
         content: output.output,
         metadata: output.metadata,
     }))
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{nanos:x}")
 }

@@ -12,7 +12,7 @@ mod limits;
 mod plugin;
 mod process;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -206,11 +206,6 @@ impl Runtime {
         handler: Arc<dyn CallHandler>,
     ) -> Result<ToolOutput, CallError> {
         call::run(&self.engine, plugin, call, handler).await
-    }
-
-    /// Checks a project directory exists before calls are made against it.
-    pub fn check_project_root(path: &Path) -> std::io::Result<()> {
-        cap_std::fs::Dir::open_ambient_dir(path, cap_std::ambient_authority()).map(drop)
     }
 }
 
