@@ -57,10 +57,10 @@ stop_server() { # pid port
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # ---------- the tree ----------
-if [ ! -f "$tree/.bench-ok" ]; then
+if [ ! -f "$BENCH_DIR/tree.ok" ]; then
   rm -rf "$tree"
   python3 "$here/lib/gentree.py" "$tree"
-  touch "$tree/.bench-ok"  # untracked marker file, not part of the counts
+  touch "$BENCH_DIR/tree.ok"
 fi
 nfiles=$(git -C "$tree" ls-files | wc -l)
 nbytes=$(git -C "$tree" ls-files -z | (cd "$tree" && xargs -0 cat) | wc -c)
@@ -196,7 +196,7 @@ print("|---|---:|---:|---:|---|---|")
 for i, ep in enumerate(eps):
     (o, ol), (r, rl) = row("ours", i), row("ref", i)
     ratio = f"{o / r:.1f}x" if o and r else "-"
-    print(f"| `{ep}` | {o if o is None else f'{o:,.0f}'} | {r if r is None else f'{r:,.0f}'} | {ratio} | {ol} | {rl} |")
+    print(f"| `{ep}` | {'-' if o is None else f'{o:,.0f}'} | {'-' if r is None else f'{r:,.0f}'} | {ratio} | {ol} | {rl} |")
 print()
 for name, label in (("ours", "ours"), ("ref", "ref ")):
     s = open(f"{out}/{name}.startup").read().strip()

@@ -51,6 +51,12 @@ struct ServeArgs {
     /// A browser origin allowed to call the server, besides localhost ones (repeatable).
     #[arg(long = "cors", value_name = "ORIGIN")]
     cors: Vec<String>,
+    /// Advertise the server on the local network over mDNS.
+    #[arg(long)]
+    mdns: bool,
+    /// The host name advertised over mDNS.
+    #[arg(long, default_value = "opencode.local", requires = "mdns")]
+    mdns_domain: String,
 }
 
 #[derive(Subcommand)]
@@ -172,6 +178,11 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
         sse,
     };
     let app = crate::server::router(state, policy);
+    let _advertisement = if args.mdns {
+        Some(crate::server::mdns::advertise(&args.mdns_domain, local)?)
+    } else {
+        None
+    };
     // Tests and scripts read this line to learn the port.
     println!("wasmcode server listening on http://{local}");
     axum::serve(listener, app)

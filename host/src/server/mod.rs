@@ -2,6 +2,7 @@
 //! from the same code), JSON fallbacks for unknown routes and methods, `/doc`, and the security
 //! layer in front of all of it.
 
+pub mod mdns;
 mod openapi;
 pub mod security;
 

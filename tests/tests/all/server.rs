@@ -563,3 +563,49 @@ async fn the_tui_queue_carries_requests_to_a_polling_client() {
         (200, json!(true))
     );
 }
+
+#[tokio::test]
+async fn mdns_advertises_the_server() {
+    let env = TestEnv::new();
+    let server = env.serve_with(|c| {
+        c.args(["--mdns", "--mdns-domain", "wasmcode-test.local"]);
+    });
+    server.assert_healthy().await;
+    let port: u16 = server
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    // Browse on loopback only: the server listens there, and tests send nothing off the machine.
+    let browser = mdns_sd::ServiceDaemon::new().expect("an mDNS browser");
+    browser
+        .disable_interface(mdns_sd::IfKind::All)
+        .expect("interfaces");
+    browser
+        .enable_interface(mdns_sd::IfKind::LoopbackV4)
+        .expect("loopback");
+    let events = browser.browse("_http._tcp.local.").expect("browsing");
+    let wanted = format!("opencode-{port}._http._tcp.local.");
+    let found = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match events.recv_timeout(left) {
+                Ok(mdns_sd::ServiceEvent::ServiceResolved(info)) if info.get_fullname() == wanted => {
+                    return Some((info.get_port(), info.get_hostname().to_string()));
+                }
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("joined");
+    let _ = browser.shutdown();
+    assert_eq!(
+        found,
+        Some((port, "wasmcode-test.local.".to_string())),
+        "the service was not discovered"
+    );
+}
