@@ -517,18 +517,7 @@ mod tests {
     use super::*;
     use crate::project::vcs::tests::{init_repo, run_git};
 
-    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, ProjectRoot) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for (path, content) in files {
-            let full = dir.path().join(path);
-            if let Some(parent) = full.parent() {
-                std::fs::create_dir_all(parent).expect("mkdir");
-            }
-            std::fs::write(full, content).expect("write");
-        }
-        let root = ProjectRoot::open(dir.path()).expect("open");
-        (dir, root)
-    }
+    use crate::project::testing::project;
 
     #[test]
     fn list_root_like_the_reference() {

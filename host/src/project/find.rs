@@ -492,18 +492,7 @@ mod tests {
             .then(a.line_number.cmp(&b.line_number))
     }
 
-    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, ProjectRoot) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for (path, content) in files {
-            let full = dir.path().join(path);
-            if let Some(parent) = full.parent() {
-                std::fs::create_dir_all(parent).expect("mkdir");
-            }
-            std::fs::write(full, content).expect("write");
-        }
-        let root = ProjectRoot::open(dir.path()).expect("open");
-        (dir, root)
-    }
+    use crate::project::testing::project;
 
     const MAIN_RS: &str = "fn main() {\n    println!(\"{}\", greet(\"world\"));\n}\n\nfn greet(name: &str) -> String {\n    format!(\"Hello, {}!\", name)\n}\n\nstruct Counter { n: u32 }\n\nimpl Counter {\n    fn inc(&mut self) { self.n += 1; }\n}";
 

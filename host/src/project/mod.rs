@@ -16,6 +16,8 @@
 pub mod files;
 pub mod find;
 pub mod sandbox;
+#[cfg(test)]
+mod testing;
 pub mod vcs;
 
 pub use files::{

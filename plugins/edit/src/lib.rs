@@ -3,7 +3,7 @@
 //! `oldString` writes `newString` as the whole file. Behaves like OpenCode's `edit`, inside the
 //! component's project sandbox.
 
-use wasmcode_tool_support::diff;
+use wasmcode_tool_support::{diff, edit};
 mod replace;
 
 use std::fs;
@@ -11,7 +11,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 
 use serde::Deserialize;
-use wasmcode_plugin::{Context, JsonSchema, Output, Permission, Tool, ToolError};
+use wasmcode_plugin::{Context, JsonSchema, Output, Tool, ToolError};
 
 use crate::replace::{ReplaceError, replace};
 
@@ -60,30 +60,22 @@ impl Tool for EditTool {
             &normalize_line_endings(&before),
             &normalize_line_endings(&after),
         );
-        ctx.ask(
-            Permission::new("edit", vec![project_path(&relative)])
-                .always(vec!["*".into()])
-                .metadata(serde_json::json!({ "filepath": shown, "diff": diff.patch })),
-        )?;
-
-        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent)
-                .map_err(|e| ToolError::failed(format!("Cannot create {}: {e}", ctx.display(parent))))?;
-        }
-        fs::write(&relative, &after).map_err(|e| ToolError::failed(format!("Cannot write {shown}: {e}")))?;
+        edit::ask_and_write(ctx, &relative, &shown, &diff, &after)?;
 
         Ok(
-            Output::new(project_path(&relative), "Edit applied successfully.").metadata(serde_json::json!({
-                "diagnostics": {},
-                "diff": diff.patch,
-                "filediff": {
-                    "file": shown,
-                    "patch": diff.patch,
-                    "additions": diff.additions,
-                    "deletions": diff.deletions,
-                },
-                "truncated": false,
-            })),
+            Output::new(edit::project_path(&relative), "Edit applied successfully.").metadata(
+                serde_json::json!({
+                    "diagnostics": {},
+                    "diff": diff.patch,
+                    "filediff": {
+                        "file": shown,
+                        "patch": diff.patch,
+                        "additions": diff.additions,
+                        "deletions": diff.deletions,
+                    },
+                    "truncated": false,
+                }),
+            ),
         )
     }
 }
@@ -104,12 +96,6 @@ fn read_existing(relative: &Path, shown: &str) -> Result<String, ToolError> {
         Err(e) => return Err(ToolError::failed(format!("Cannot read {shown}: {e}"))),
     }
     fs::read_to_string(relative).map_err(|e| ToolError::failed(format!("Cannot read {shown}: {e}")))
-}
-
-/// The project-relative path with `/` separators, as OpenCode's permission patterns and titles
-/// use.
-fn project_path(relative: &Path) -> String {
-    relative.to_string_lossy().replace('\\', "/")
 }
 
 fn normalize_line_endings(text: &str) -> String {

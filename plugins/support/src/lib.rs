@@ -3,5 +3,7 @@
 
 #[cfg(feature = "diff")]
 pub mod diff;
+#[cfg(feature = "edit")]
+pub mod edit;
 #[cfg(feature = "walk")]
 pub mod walk;

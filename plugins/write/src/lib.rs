@@ -3,14 +3,13 @@
 //! component's project sandbox.
 
 // The diff code is `edit`'s, so both tools show identical diffs in their permission prompts.
-use wasmcode_tool_support::diff;
+use wasmcode_tool_support::{diff, edit};
 
 use std::fs;
 use std::io::ErrorKind;
-use std::path::Path;
 
 use serde::Deserialize;
-use wasmcode_plugin::{Context, JsonSchema, Output, Permission, Tool, ToolError};
+use wasmcode_plugin::{Context, JsonSchema, Output, Tool, ToolError};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -50,28 +49,13 @@ impl Tool for WriteTool {
         let exists = before.is_some();
 
         let diff = diff::file_diff(&shown, before.as_deref().unwrap_or(""), &args.content);
-        ctx.ask(
-            Permission::new("edit", vec![project_path(&relative)])
-                .always(vec!["*".into()])
-                .metadata(serde_json::json!({ "filepath": shown, "diff": diff.patch })),
-        )?;
+        edit::ask_and_write(ctx, &relative, &shown, &diff, &args.content)?;
 
-        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent)
-                .map_err(|e| ToolError::failed(format!("Cannot create {}: {e}", ctx.display(parent))))?;
-        }
-        fs::write(&relative, &args.content)
-            .map_err(|e| ToolError::failed(format!("Cannot write {shown}: {e}")))?;
-
-        Ok(Output::new(project_path(&relative), "Wrote file successfully.")
-            .metadata(metadata(&shown, exists)))
+        Ok(
+            Output::new(edit::project_path(&relative), "Wrote file successfully.")
+                .metadata(metadata(&shown, exists)),
+        )
     }
-}
-
-/// The project-relative path with `/` separators, as OpenCode's permission patterns and titles
-/// use.
-fn project_path(relative: &Path) -> String {
-    relative.to_string_lossy().replace('\\', "/")
 }
 
 /// The call's metadata, as OpenCode reports it (no language server, so no diagnostics).
