@@ -19,6 +19,7 @@ use crate::paths::Paths;
 use crate::permission::Ruleset;
 use crate::plugins::{self, ToolRegistry};
 use crate::project::ProjectRoot;
+use crate::project::tree::TreeCache;
 use crate::runtime::Runtime;
 use crate::server::AppState;
 use crate::tui::TuiQueue;
@@ -40,6 +41,8 @@ pub struct Instance {
     pub root: Arc<ProjectRoot>,
     /// This instance's events (`/event`), forwarded to the global stream.
     pub bus: Bus,
+    /// The tree listing `/find/file` ranks, kept current by a file watcher.
+    pub tree: TreeCache,
     /// When the instance was made (epoch ms): the project's `time.created`.
     pub created_ms: u64,
 }
@@ -136,13 +139,16 @@ impl Instances {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
+        let root = Arc::new(root);
+        let tree = TreeCache::new(root.clone());
         Ok(Instance {
             directory,
             config,
             tools: Arc::new(tools),
             permissions: Arc::new(permissions),
             tui: TuiQueue::default(),
-            root: Arc::new(root),
+            tree,
+            root,
             bus,
             created_ms,
         })

@@ -164,9 +164,17 @@ pub async fn files(
             ));
         }
     };
-    let root = instance.root.clone();
     Ok(Json(
-        blocking(move || project::find::files(&root, &query.query, query.kind, limit, include_dirs)).await?,
+        blocking(move || {
+            project::find::files_in(
+                &instance.tree.listing(),
+                &query.query,
+                query.kind,
+                limit,
+                include_dirs,
+            )
+        })
+        .await?,
     ))
 }
 

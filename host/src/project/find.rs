@@ -365,24 +365,46 @@ pub fn files(
     limit: usize,
     include_dirs: bool,
 ) -> Vec<String> {
+    files_in(&listing(root), query, kind, limit, include_dirs)
+}
+
+/// Every file and directory of the project that `/find/file` can return (directories with a
+/// trailing `/`), for callers that keep the listing between queries.
+pub fn listing(root: &ProjectRoot) -> Vec<String> {
+    collect_paths(root, true, true)
+}
+
+/// [`files`] over a listing made by [`listing`].
+pub fn files_in(
+    listing: &[String],
+    query: &str,
+    kind: Option<Kind>,
+    limit: usize,
+    include_dirs: bool,
+) -> Vec<String> {
     let limit = limit.clamp(1, MAX_FILES_LIMIT);
     let (want_files, want_dirs) = match kind {
         Some(Kind::File) => (true, false),
         Some(Kind::Directory) => (false, true),
         None => (true, include_dirs),
     };
-    let candidates = collect_paths(root, want_files, want_dirs);
+    let candidates = listing.iter().filter(|path| {
+        if path.ends_with('/') {
+            want_dirs
+        } else {
+            want_files
+        }
+    });
     let query = query.trim().replace('\\', "/");
     let prefer_hidden = query.starts_with('.') || query.contains("/.");
     let pattern = Pattern::parse(&query, CaseMatching::Smart, Normalization::Smart);
     let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
     let mut buf = Vec::new();
     let mut scored: Vec<(bool, Reverse<u32>, String)> = candidates
-        .into_iter()
         .filter_map(|path| {
-            let score = pattern.score(Utf32Str::new(&path, &mut buf), &mut matcher)?;
-            let hidden = !prefer_hidden && is_hidden(&path);
-            Some((hidden, Reverse(score), path))
+            let score = pattern.score(Utf32Str::new(path, &mut buf), &mut matcher)?;
+            let hidden = !prefer_hidden && is_hidden(path);
+            Some((hidden, Reverse(score), path.clone()))
         })
         .collect();
     let cut = limit.min(scored.len());

@@ -18,6 +18,7 @@ pub mod find;
 pub mod sandbox;
 #[cfg(test)]
 mod testing;
+pub mod tree;
 pub mod vcs;
 
 pub use files::{

@@ -609,3 +609,34 @@ async fn mdns_advertises_the_server() {
         "the service was not discovered"
     );
 }
+
+#[tokio::test]
+async fn find_file_sees_files_created_after_the_first_query() {
+    let env = TestEnv::new();
+    env.write("src/alpha.rs", "");
+    let server = env.serve();
+    let (_, before) = server.get("/find/file?query=beta").await;
+    assert_eq!(before, json!([]));
+    env.write("src/beta.rs", "");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, found) = server.get("/find/file?query=beta").await;
+        if found == json!(["src/beta.rs"]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new file never appeared: {found}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    std::fs::remove_file(env.project.join("src/beta.rs")).expect("delete");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.get("/find/file?query=beta").await.1 != json!([]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deleted file is still listed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

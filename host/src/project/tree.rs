@@ -1,0 +1,95 @@
+//! The project's tree listing, kept between `/find/file` queries: walked once, then walked again
+//! only after the file watcher reports a change. Without a watcher (inotify limits, an exotic
+//! filesystem) every query walks, which is slower but never stale.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use super::ProjectRoot;
+use super::find;
+
+pub struct TreeCache {
+    root: Arc<ProjectRoot>,
+    listing: Mutex<Option<Arc<Vec<String>>>>,
+    /// Set by the watcher on any change; cleared when a walk starts.
+    stale: Arc<AtomicBool>,
+    /// `None` when watching failed: then nothing is cached.
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl TreeCache {
+    pub fn new(root: Arc<ProjectRoot>) -> Self {
+        let stale = Arc::new(AtomicBool::new(true));
+        let flag = stale.clone();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // Reads change nothing; anything else (and any error, e.g. an event overflow) may have.
+            let harmless = matches!(&event, Ok(e) if matches!(e.kind, EventKind::Access(_)));
+            if !harmless {
+                flag.store(true, Ordering::Release);
+            }
+        })
+        .and_then(|mut watcher| {
+            watcher
+                .watch(root.path(), RecursiveMode::Recursive)
+                .map(|()| watcher)
+        });
+        let watcher = match watcher {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                tracing::warn!(root = %root.path().display(), "no file watcher ({e}): /find/file walks the tree per query");
+                None
+            }
+        };
+        Self {
+            root,
+            listing: Mutex::new(None),
+            stale,
+            _watcher: watcher,
+        }
+    }
+
+    /// The current listing: the cached one, or a fresh walk when something changed since.
+    pub fn listing(&self) -> Arc<Vec<String>> {
+        if self._watcher.is_none() {
+            return Arc::new(find::listing(&self.root));
+        }
+        let mut cached = self
+            .listing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Cleared before walking: a change during the walk marks it stale again.
+        if self.stale.swap(false, Ordering::AcqRel) || cached.is_none() {
+            *cached = Some(Arc::new(find::listing(&self.root)));
+        }
+        cached.clone().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_is_listed_after_the_watcher_sees_it() {
+        let (dir, root) = crate::project::testing::project(&[("a.txt", "a")]);
+        let cache = TreeCache::new(Arc::new(root));
+        assert_eq!(*cache.listing(), ["a.txt"]);
+        std::fs::write(dir.path().join("b.txt"), "b").expect("write");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !cache.listing().contains(&"b.txt".to_string()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the new file never appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Once the events of that write have all arrived, an unchanged tree is served from the
+        // cache: the same allocation comes back.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        cache.listing();
+        let first = cache.listing();
+        assert!(Arc::ptr_eq(&first, &cache.listing()));
+    }
+}
