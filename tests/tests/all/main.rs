@@ -1,5 +1,6 @@
 //! wasmcode's integration tests: one test binary (as wasmtime does), one module per area.
 
+mod clients;
 mod events;
 mod guest_units;
 mod harness;

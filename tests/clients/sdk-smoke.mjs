@@ -1,0 +1,97 @@
+// Drives a running wasmcode server with OpenCode's own JS SDK (v1 and v2 exports) and checks the
+// typed fields it gets back. Usage: node sdk-smoke.mjs <baseUrl> <projectDir>
+// Prints one line per check and a closing "N passed, M failed"; exits 1 on any failure.
+import { createOpencodeClient } from "@opencode-ai/sdk"
+import { createOpencodeClient as createV2 } from "@opencode-ai/sdk/v2"
+
+const [baseUrl, directory] = process.argv.slice(2)
+let passed = 0
+let failed = 0
+
+async function check(name, run) {
+  try {
+    await run()
+    passed++
+    console.log(`ok   ${name}`)
+  } catch (error) {
+    failed++
+    console.log(`FAIL ${name}: ${error?.stack ?? error}`)
+  }
+}
+
+function expect(condition, message) {
+  if (!condition) throw new Error(message)
+}
+
+/** The data of a hey-api result, or the reason it has none. */
+function data(result) {
+  expect(!result.error, `error ${result.response?.status}: ${JSON.stringify(result.error)}`)
+  expect(result.response?.ok, `status ${result.response?.status}`)
+  return result.data
+}
+
+const v1 = createOpencodeClient({ baseUrl, directory })
+const v2 = createV2({ baseUrl, directory })
+
+await check("v2 global.health", async () => {
+  const health = data(await v2.global.health())
+  expect(health.healthy === true && typeof health.version === "string", JSON.stringify(health))
+})
+await check("v1 config.get", async () => {
+  const config = data(await v1.config.get())
+  expect(config.$schema === "https://opencode.ai/config.json", JSON.stringify(config))
+})
+await check("v1 path.get", async () => {
+  const path = data(await v1.path.get())
+  expect(path.directory === directory && typeof path.worktree === "string", JSON.stringify(path))
+})
+await check("v1 project.current", async () => {
+  const project = data(await v1.project.current())
+  expect(typeof project.id === "string" && project.worktree === directory, JSON.stringify(project))
+})
+await check("v1 file.list", async () => {
+  const nodes = data(await v1.file.list({ query: { path: "." } }))
+  const main = nodes.find((n) => n.name === "src")
+  expect(main?.type === "directory" && main.absolute.startsWith(directory), JSON.stringify(nodes))
+})
+await check("v1 file.read", async () => {
+  const content = data(await v1.file.read({ query: { path: "src/main.rs" } }))
+  expect(content.type === "text" && content.content.includes("fn main"), JSON.stringify(content))
+})
+await check("v1 file.status", async () => {
+  const status = data(await v1.file.status())
+  expect(Array.isArray(status), JSON.stringify(status))
+})
+await check("v1 find.text", async () => {
+  const matches = data(await v1.find.text({ query: { pattern: "fn main" } }))
+  expect(matches[0]?.path?.text === "src/main.rs" && matches[0].line_number === 1, JSON.stringify(matches))
+})
+await check("v1 find.files", async () => {
+  const files = data(await v1.find.files({ query: { query: "main" } }))
+  expect(files.includes("src/main.rs"), JSON.stringify(files))
+})
+await check("v1 tool.ids", async () => {
+  const ids = data(await v1.tool.ids())
+  expect(["read", "bash", "edit"].every((id) => ids.includes(id)), JSON.stringify(ids))
+})
+await check("v1 tool.list", async () => {
+  const tools = data(await v1.tool.list({ query: { provider: "fake", model: "fake-model" } }))
+  const read = tools.find((t) => t.id === "read")
+  expect(read?.parameters?.required?.includes("filePath"), JSON.stringify(read))
+})
+await check("v2 file.read", async () => {
+  const content = data(await v2.file.read({ path: "src/main.rs" }))
+  expect(content.type === "text", JSON.stringify(content))
+})
+await check("v2 event.subscribe yields server.connected", async () => {
+  const controller = new AbortController()
+  const events = await v2.event.subscribe({}, { signal: controller.signal, sseMaxRetryAttempts: 1 })
+  for await (const event of events.stream) {
+    expect(event.type === "server.connected", JSON.stringify(event))
+    break
+  }
+  controller.abort()
+})
+
+console.log(`${passed} passed, ${failed} failed`)
+process.exit(failed === 0 ? 0 : 1)
