@@ -35,10 +35,8 @@ fn installed_clients() -> PathBuf {
         );
         std::fs::write(&marker, "").expect("marker");
     }
-    // The scripts run from the install so their imports resolve; they are copied every run.
-    for script in ["sdk-smoke.mjs"] {
-        std::fs::copy(clients_source().join(script), dir.join(script)).expect("copy script");
-    }
+    // The script runs from the install so its imports resolve; it is copied every run.
+    std::fs::copy(clients_source().join("sdk-smoke.mjs"), dir.join("sdk-smoke.mjs")).expect("copy script");
     dir
 }
 
