@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::TestEnv;
+use crate::harness::{TestEnv, git};
 
 fn clients_source() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
@@ -38,16 +38,6 @@ fn installed_clients() -> PathBuf {
     // The script runs from the install so its imports resolve; it is copied every run.
     std::fs::copy(clients_source().join("sdk-smoke.mjs"), dir.join("sdk-smoke.mjs")).expect("copy script");
     dir
-}
-
-fn git(project: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(args)
-        .current_dir(project)
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
 }
 
 #[tokio::test]

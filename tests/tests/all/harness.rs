@@ -281,3 +281,14 @@ pub async fn call_with(
     };
     runtime().call_tool(plugin, call, handler).await
 }
+
+/// Runs `git` in `project` with a throwaway identity, asserting it succeeds.
+pub fn git(project: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(project)
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}

@@ -1,7 +1,7 @@
 //! The server over loopback: the tool endpoints in the reference's shapes, JSON errors, and a
 //! server that keeps answering whatever a plugin does.
 
-use crate::harness::TestEnv;
+use crate::harness::{TestEnv, git};
 use serde_json::json;
 use wasmcode_tests::guests;
 
@@ -285,16 +285,6 @@ fn a_config_with_a_syntax_error_stops_the_start_up() {
         stderr.contains(&format!("{}:3:17", file.display())),
         "no file:line:column in: {stderr}"
     );
-}
-
-fn git(project: &std::path::Path, args: &[&str]) {
-    let status = std::process::Command::new("git")
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(args)
-        .current_dir(project)
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
 }
 
 #[tokio::test]
