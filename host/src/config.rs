@@ -188,7 +188,8 @@ pub fn patch_project_file(project: &Path, patch: &serde_json::Value) -> Result<P
     if !updated.ends_with('\n') {
         updated.push('\n');
     }
-    write_atomically(&path, updated.as_bytes()).map_err(|source| ConfigError::Io { file, source })?;
+    crate::atomic::write(&path, updated.as_bytes(), crate::atomic::Access::KeepExisting)
+        .map_err(|source| ConfigError::Io { file, source })?;
     Ok(path)
 }
 
@@ -223,19 +224,6 @@ fn cst_value(value: &serde_json::Value) -> jsonc_parser::cst::CstInputValue {
             CstInputValue::Object(map.iter().map(|(k, v)| (k.clone(), cst_value(v))).collect())
         }
     }
-}
-
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        tmp.as_file().set_permissions(meta.permissions())?;
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Deep-merges `over` into `base`: objects merge key by key, anything else replaces.

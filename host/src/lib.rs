@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod atomic;
 pub mod bus;
 pub mod cli;
 pub mod config;

@@ -3,7 +3,7 @@
 //! See `benches/README.md`.
 
 use std::hint::black_box;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,6 +104,7 @@ mod native {
     const DEFAULT_READ_LIMIT: usize = 2000;
     const MAX_LINE_LENGTH: usize = 2000;
     const MAX_BYTES: usize = 50 * 1024;
+    const SAMPLE_BYTES: usize = 4096;
     const BINARY_EXTENSIONS: &[&str] = &[
         "zip", "tar", "gz", "exe", "dll", "so", "class", "jar", "war", "7z", "doc", "docx", "xls", "xlsx",
         "ppt", "pptx", "odt", "ods", "odp", "bin", "dat", "obj", "o", "a", "lib", "wasm", "pyc", "pyo",
@@ -129,20 +130,25 @@ mod native {
         // The component opens `relative` against its preopened project root; here, the host path.
         let path = project_root.join(&relative);
 
-        let meta = std::fs::metadata(&path).map_err(|e| format!("Cannot read {shown}: {e}"))?;
+        // As the component: one open and one stat, binary sniffing on the buffered first block.
+        let file = std::fs::File::open(&path).map_err(|e| format!("Cannot read {shown}: {e}"))?;
+        let meta = file.metadata().map_err(|e| format!("Cannot read {shown}: {e}"))?;
         let offset = usize::try_from(args.offset.unwrap_or(1)).unwrap_or(usize::MAX);
         let limit = usize::try_from(args.limit.unwrap_or(DEFAULT_READ_LIMIT as u64)).unwrap_or(usize::MAX);
         if meta.is_dir() {
             return Err("directories are not part of this benchmark".into());
         }
-        if is_binary(&path, meta.len()).map_err(|e| format!("Cannot read {shown}: {e}"))? {
+        let mut reader = BufReader::with_capacity(SAMPLE_BYTES * 2, file);
+        let sample = reader
+            .fill_buf()
+            .map_err(|e| format!("Cannot read {shown}: {e}"))?;
+        if is_binary(&path, meta.len(), &sample[..sample.len().min(SAMPLE_BYTES)]) {
             return Err(format!("Cannot read binary file: {shown}"));
         }
 
-        let file = std::fs::File::open(&path).map_err(|e| format!("Cannot read {shown}: {e}"))?;
         let mut lines = Vec::new();
         let (mut count, mut more, mut cut, mut bytes) = (0usize, false, false, 0usize);
-        for line in BufReader::new(file).split(b'\n') {
+        for line in reader.split(b'\n') {
             let mut line = line.map_err(|e| format!("Cannot read {shown}: {e}"))?;
             if line.last() == Some(&b'\r') {
                 line.pop();
@@ -231,24 +237,22 @@ mod native {
         Some(out)
     }
 
-    fn is_binary(path: &Path, size: u64) -> std::io::Result<bool> {
+    fn is_binary(path: &Path, size: u64, sample: &[u8]) -> bool {
         let ext = path
             .extension()
             .map(|e| e.to_string_lossy().to_lowercase())
             .unwrap_or_default();
         if BINARY_EXTENSIONS.contains(&ext.as_str()) {
-            return Ok(true);
+            return true;
         }
-        if size == 0 {
-            return Ok(false);
+        if size == 0 || sample.is_empty() {
+            return false;
         }
-        let mut sample = Vec::with_capacity(4096);
-        std::fs::File::open(path)?.take(4096).read_to_end(&mut sample)?;
         if sample.contains(&0) {
-            return Ok(true);
+            return true;
         }
         let control = sample.iter().filter(|&&b| b < 9 || (b > 13 && b < 32)).count();
-        Ok(control * 10 > sample.len() * 3)
+        control * 10 > sample.len() * 3
     }
 }
 

@@ -85,9 +85,9 @@ impl PluginStore {
     pub fn install(&self, manifest: &Manifest, bytes: &[u8]) -> std::io::Result<()> {
         let dir = self.plugin_dir(&manifest.name);
         std::fs::create_dir_all(&dir)?;
-        super::write_private(&dir.join("plugin.wasm"), bytes)?;
+        crate::atomic::write(&dir.join("plugin.wasm"), bytes, crate::atomic::Access::Private)?;
         let json = serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?;
-        super::write_private(&dir.join("manifest.json"), &json)
+        crate::atomic::write(&dir.join("manifest.json"), &json, crate::atomic::Access::Private)
     }
 
     pub fn remove(&self, name: &str) -> std::io::Result<bool> {

@@ -29,7 +29,7 @@ impl TrustList {
 
     pub fn save(&self, file: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        super::write_private(file, &json)
+        crate::atomic::write(file, &json, crate::atomic::Access::Private)
     }
 
     pub fn is_trusted(&self, sha256: &str) -> bool {

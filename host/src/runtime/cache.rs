@@ -4,7 +4,6 @@
 //! configured engine of the same wasmtime version.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -61,7 +60,7 @@ impl CompileCache {
         if let Some(path) = self.entry(hash, "cwasm") {
             match component.serialize() {
                 Ok(compiled) => {
-                    if let Err(e) = write_atomically(&path, &compiled) {
+                    if let Err(e) = crate::atomic::write(&path, &compiled, crate::atomic::Access::Private) {
                         tracing::warn!(path = %path.display(), "cannot write compile cache entry: {e}");
                     }
                 }
@@ -78,7 +77,7 @@ impl CompileCache {
 
     pub fn write_side(&self, hash: &ContentHash, extension: &str, data: &[u8]) {
         if let Some(path) = self.entry(hash, extension)
-            && let Err(e) = write_atomically(&path, data)
+            && let Err(e) = crate::atomic::write(&path, data, crate::atomic::Access::Private)
         {
             tracing::warn!(path = %path.display(), "cannot write compile cache entry: {e}");
         }
@@ -96,25 +95,9 @@ pub enum CacheOutcome {
     reason = "loading precompiled code is unsafe by nature; see the safety note"
 )]
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: the file was written by `write_atomically` from `Component::serialize` of this
+    // SAFETY: the file was written atomically from `Component::serialize` of this
     // same engine configuration (the directory name pins wasmtime's version and the engine's
     // compatibility hash), in a cache directory created with mode 0700 for this user only.
     // wasmtime still checks the header and refuses a mismatched or corrupt artifact.
     unsafe { Component::deserialize_file(engine, path) }
-}
-
-/// Writes through a temporary file and a rename, so a crash never leaves a half-written entry.
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    create_private_dir(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }

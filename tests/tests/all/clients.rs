@@ -13,10 +13,7 @@ fn clients_source() -> PathBuf {
 /// `tests/clients/` installed with npm into a directory beside the build, once per version of
 /// its package.json.
 fn installed_clients() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let dir = target.join("npm-clients");
+    let dir = crate::harness::build_dir().join("npm-clients");
     let manifest = std::fs::read(clients_source().join("package.json")).expect("tests/clients/package.json");
     let marker = dir.join(format!(
         ".installed-{}",

@@ -8,9 +8,7 @@ fn cargo_test(workspace: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let manifest = root.join(workspace).join("Cargo.toml");
     // Native builds of guest crates go to their own directory beside this build's target dir.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
+    let target = crate::harness::build_dir()
         .join("guest-native")
         .join(workspace.replace('/', "-"));
     let output = Command::new(env!("CARGO"))

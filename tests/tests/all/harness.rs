@@ -25,6 +25,15 @@ fn shared_paths_cache() -> PathBuf {
     shared_xdg_cache().join("wasmcode")
 }
 
+/// The build's target directory (`CARGO_TARGET_DIR`, else the workspace's `target/`): where tests
+/// keep what they install (npm clients, a Python virtualenv, native guest builds), outside the clone
+/// when CI sets it.
+pub fn build_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
 /// One plugin runtime for the whole test binary, as in the server.
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();

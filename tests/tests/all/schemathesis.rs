@@ -12,10 +12,7 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// A virtualenv with schemathesis, made once per build directory.
 fn schemathesis() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
-    let venv = target.join("schemathesis-venv");
+    let venv = crate::harness::build_dir().join("schemathesis-venv");
     let bin = venv.join("bin").join("schemathesis");
     let marker = venv.join(SCHEMATHESIS);
     if !marker.exists() {
