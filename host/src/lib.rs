@@ -15,6 +15,7 @@ pub mod plugins;
 pub mod project;
 pub mod runtime;
 pub mod server;
+pub mod store;
 pub mod tui;
 
 /// The version reported by `/global/health`.

@@ -1,0 +1,1 @@
+//! The embedded store (SQLite): sessions, messages, parts, todos and pending permission requests.
