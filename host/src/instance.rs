@@ -20,6 +20,7 @@ use crate::permission::Ruleset;
 use crate::plugins::{self, ToolRegistry};
 use crate::project::ProjectRoot;
 use crate::project::tree::TreeCache;
+use crate::provider::{AuthStore, ProviderEnv, ProviderSet};
 use crate::runtime::Runtime;
 use crate::server::AppState;
 use crate::tui::TuiQueue;
@@ -45,6 +46,9 @@ pub struct Instance {
     pub tree: TreeCache,
     /// When the instance was made (epoch ms): the project's `time.created`.
     pub created_ms: u64,
+    /// LLM providers and models from the configuration and the catalogue; keys are read at
+    /// call time, so one stored with `PUT /auth` counts at once.
+    pub providers: Arc<ProviderSet>,
 }
 
 /// Why an instance could not be created: bad directory (400) or bad configuration (400, with
@@ -72,17 +76,24 @@ pub struct Instances {
     paths: Paths,
     /// `OPENCODE_CONFIG_CONTENT`, read once at start-up.
     inline_config: Option<String>,
+    /// Stored provider keys, shared by every instance.
+    auth: Arc<AuthStore>,
+    /// The environment at start-up, where providers find their keys.
+    provider_env: Arc<ProviderEnv>,
     live: Mutex<HashMap<PathBuf, Arc<Instance>>>,
 }
 
 impl Instances {
     pub fn new(runtime: Arc<Runtime>, paths: Paths, inline_config: Option<String>) -> Self {
         let global_bus = GlobalBus::new(BusOptions::default());
+        let auth = Arc::new(AuthStore::open(paths.auth_file()));
         Self {
             runtime,
             global_bus,
             paths,
             inline_config,
+            auth,
+            provider_env: Arc::new(ProviderEnv::from_process()),
             live: Mutex::new(HashMap::new()),
         }
     }
@@ -98,6 +109,11 @@ impl Instances {
 
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    /// Stored provider keys (`PUT /auth/{providerID}`).
+    pub fn auth(&self) -> &Arc<AuthStore> {
+        &self.auth
     }
 
     /// The instance of `directory`, created (configuration read, plugins loaded) on first use.
@@ -120,6 +136,8 @@ impl Instances {
         if let Some(rules) = config.raw.get("permission") {
             permissions.extend(Ruleset::from_config(rules).map_err(InstanceError::Config)?);
         }
+        let providers = ProviderSet::build(&config.raw, &self.provider_env, self.auth.clone())
+            .map_err(|e| InstanceError::Config(e.to_string()))?;
         let (tools, warnings) =
             plugins::load_all(&self.runtime, &self.paths, &config.wasmcode, Some(&directory)).await;
         for warning in &warnings {
@@ -151,6 +169,7 @@ impl Instances {
             root,
             bus,
             created_ms,
+            providers: Arc::new(providers),
         })
     }
 

@@ -13,6 +13,7 @@ pub mod paths;
 pub mod permission;
 pub mod plugins;
 pub mod project;
+pub mod provider;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -43,4 +43,9 @@ impl Paths {
     pub fn trust_file(&self) -> PathBuf {
         self.data.join("trusted-plugins.json")
     }
+
+    /// Provider keys stored with `PUT /auth/{providerID}` (mode 0600).
+    pub fn auth_file(&self) -> PathBuf {
+        self.data.join("auth.json")
+    }
 }

@@ -10,6 +10,7 @@ pub mod file;
 pub mod global;
 pub mod instance;
 pub mod project;
+pub mod provider;
 pub mod tool;
 pub mod tui;
 pub mod unimplemented;

@@ -17,27 +17,6 @@ macro_rules! not_yet {
 }
 
 not_yet!(
-    config_providers,
-    get,
-    "/config/providers",
-    "config.providers",
-    "sessions and the agent loop"
-);
-not_yet!(
-    provider_list,
-    get,
-    "/provider",
-    "provider.list",
-    "sessions and the agent loop"
-);
-not_yet!(
-    provider_auth,
-    get,
-    "/provider/auth",
-    "provider.auth",
-    "sessions and the agent loop"
-);
-not_yet!(
     session_list,
     get,
     "/session",
@@ -215,27 +194,6 @@ not_yet!(
 not_yet!(mcp_add, post, "/mcp", "mcp.add", "the server surface");
 not_yet!(app_agents, get, "/agent", "app.agents", "the server surface");
 not_yet!(
-    auth_set,
-    put,
-    "/auth/{providerID}",
-    "auth.set",
-    "sessions and the agent loop"
-);
-not_yet!(
-    provider_oauth_authorize,
-    post,
-    "/provider/{providerID}/oauth/authorize",
-    "provider.oauth.authorize",
-    "sessions and the agent loop"
-);
-not_yet!(
-    provider_oauth_callback,
-    post,
-    "/provider/{providerID}/oauth/callback",
-    "provider.oauth.callback",
-    "sessions and the agent loop"
-);
-not_yet!(
     permission_reply,
     post,
     "/permission/{requestID}/reply",
@@ -254,9 +212,6 @@ not_yet!(
 macro_rules! unimplemented_routes {
     ($router:expr) => {
         $router
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::config_providers))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::provider_list))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::provider_auth))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_list))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_create))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_status))
@@ -290,13 +245,6 @@ macro_rules! unimplemented_routes {
             .routes(utoipa_axum::routes!($crate::api::unimplemented::command_list))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::mcp_add))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::app_agents))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::auth_set))
-            .routes(utoipa_axum::routes!(
-                $crate::api::unimplemented::provider_oauth_authorize
-            ))
-            .routes(utoipa_axum::routes!(
-                $crate::api::unimplemented::provider_oauth_callback
-            ))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::permission_reply))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::permission_list))
     };
