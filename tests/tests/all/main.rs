@@ -6,6 +6,7 @@ mod guest_units;
 mod harness;
 mod openapi;
 mod plugin_cli;
+mod providers;
 mod sandbox;
 mod schemathesis;
 mod security;
