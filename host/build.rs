@@ -1,5 +1,5 @@
 //! Builds the first-party plugins in `plugins/` for wasm32-wasip2 and embeds them: the binary
-//! carries its tools, so `wasmcode serve` works with nothing installed. Their SHA-256 is computed
+//! carries its tools and LLM providers, so `wasmcode serve` works with nothing installed. Their SHA-256 is computed
 //! here so start-up does not hash megabytes of Wasm to find the compile cache entries.
 
 use std::fmt::Write as _;
@@ -15,24 +15,38 @@ fn main() {
         &[&root.join("wit"), &root.join("sdk-guest")],
     );
 
-    let mut generated = String::from("/// The first-party tool plugins, built from `plugins/`.\n");
-    generated.push_str("pub static FIRST_PARTY: &[Embedded] = &[\n");
+    // Crates are named `wasmcode-tool-<name>` or `wasmcode-provider-<name>`; each kind gets its own
+    // list, so tool loading never sees a provider.
+    let mut tools = String::new();
+    let mut providers = String::new();
     for artifact in &artifacts {
+        let (list, name) = if let Some(name) = artifact.name.strip_prefix("wasmcode_provider_") {
+            (&mut providers, name)
+        } else {
+            (
+                &mut tools,
+                artifact
+                    .name
+                    .strip_prefix("wasmcode_tool_")
+                    .unwrap_or(&artifact.name),
+            )
+        };
         let bytes = std::fs::read(&artifact.path).expect("the guest build just wrote it");
-        let name = artifact
-            .name
-            .strip_prefix("wasmcode_tool_")
-            .unwrap_or(&artifact.name);
         let hash = Sha256::digest(&bytes);
         writeln!(
-            generated,
+            list,
             "    Embedded {{ name: {name:?}, bytes: include_bytes!({path:?}), sha256: {hash:?} }},",
             path = artifact.path.display(),
             hash = hash.as_slice(),
         )
         .expect("writing to a String");
     }
-    generated.push_str("];\n");
+    let generated = format!(
+        "/// The first-party tool plugins, built from `plugins/`.\n\
+         pub static FIRST_PARTY_TOOLS: &[Embedded] = &[\n{tools}];\n\
+         /// The first-party provider plugins, built from `plugins/provider-*`.\n\
+         pub static FIRST_PARTY_PROVIDERS: &[Embedded] = &[\n{providers}];\n"
+    );
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     write_if_changed(&out.join("first_party.rs"), &generated);
 }

@@ -18,7 +18,9 @@ fn main() {
         .expect("tests/ is a directory inside the repository");
     let wit = root.join("wit");
     let sdk = root.join("sdk-guest");
-    let inputs: [&Path; 2] = [&wit, &sdk];
+    // The provider fixture builds on the first-party providers' support crate.
+    let provider_support = root.join("plugins").join("provider-support");
+    let inputs: [&Path; 3] = [&wit, &sdk, &provider_support];
 
     let fixtures = build_workspace(&tests_dir.join("guests"), &inputs);
     let examples = build_workspace(&root.join("examples"), &inputs);

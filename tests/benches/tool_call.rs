@@ -280,10 +280,10 @@ fn tool_call(c: &mut Criterion) {
         warnings.is_empty(),
         "first-party plugins load cleanly: {warnings:?}"
     );
-    assert_eq!(registry.plugins().len(), first_party::FIRST_PARTY.len());
+    assert_eq!(registry.plugins().len(), first_party::FIRST_PARTY_TOOLS.len());
     drop(registry);
 
-    let embedded = first_party::FIRST_PARTY
+    let embedded = first_party::FIRST_PARTY_TOOLS
         .iter()
         .find(|e| e.name == "read")
         .expect("a first-party `read`");

@@ -1,12 +1,15 @@
 //! Integration tests of wasmcode: their harness, and the WebAssembly components they load.
 //!
 //! The build script compiles the test fixtures in `tests/guests/` (`fixture-probe`,
-//! `fixture-trap-on-init`, `fixture-wrong-world`) and the example plugins in `examples/` to
-//! `wasm32-wasip2` components; [`guests`] holds the absolute path of each `.wasm` file. The tests
-//! themselves are in `tests/all/`, one binary with one module per area.
+//! `fixture-trap-on-init`, `fixture-wrong-world`, `fixture-provider-probe`) and the example
+//! plugins in `examples/` to `wasm32-wasip2` components; [`guests`] holds the absolute path of each `.wasm` file. The tests
+//! themselves are in `tests/all/`, one binary with one module per area. [`fake_llm`] is a
+//! scripted LLM upstream (OpenAI and Anthropic streaming) for provider and session tests.
+
+pub mod fake_llm;
 
 /// Paths of the built guest components: `FIXTURE_PROBE`, `FIXTURE_TRAP_ON_INIT`,
-/// `FIXTURE_WRONG_WORLD`, and one constant per example (`WORDCOUNT`, ...).
+/// `FIXTURE_WRONG_WORLD`, `FIXTURE_PROVIDER_PROBE`, and one constant per example (`WORDCOUNT`, ...).
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }

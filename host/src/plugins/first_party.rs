@@ -1,5 +1,6 @@
-//! The first-party tools, compiled from `plugins/` by the build script and embedded in the
-//! binary, with the grants each needs by default.
+//! The first-party plugins, compiled from `plugins/` by the build script and embedded in the
+//! binary: the tools (with the grants each needs by default) and the LLM providers (`openai`,
+//! `anthropic`), listed separately.
 
 use crate::runtime::{FsAccess, Grants};
 
@@ -11,6 +12,14 @@ pub struct Embedded {
 }
 
 include!(concat!(env!("OUT_DIR"), "/first_party.rs"));
+
+/// The tool list under the name it had before providers were embedded too.
+pub use FIRST_PARTY_TOOLS as FIRST_PARTY;
+
+/// The embedded provider plugin called `name` (`openai`, `anthropic`).
+pub fn provider(name: &str) -> Option<&'static Embedded> {
+    FIRST_PARTY_PROVIDERS.iter().find(|e| e.name == name)
+}
 
 /// The order tools are listed in, as OpenCode lists its own.
 pub const ORDER: [&str; 7] = ["bash", "read", "glob", "grep", "edit", "write", "list"];

@@ -117,7 +117,7 @@ pub async fn load_all(
     let mut registry = ToolRegistry::default();
     let mut warnings = Vec::new();
 
-    let mut embedded: Vec<&first_party::Embedded> = first_party::FIRST_PARTY.iter().collect();
+    let mut embedded: Vec<&first_party::Embedded> = first_party::FIRST_PARTY_TOOLS.iter().collect();
     embedded.sort_by_key(|e| {
         first_party::ORDER
             .iter()

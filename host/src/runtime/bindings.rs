@@ -24,3 +24,19 @@ pub mod formatter {
         exports: { default: async },
     });
 }
+
+pub mod provider {
+    wasmtime::component::bindgen!({
+        world: "provider-plugin",
+        path: "../wit",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "wasi": wasmtime_wasi::p2::bindings,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            // The same `host` interface as tools see: one set of types, one implementation shape.
+            "wasmcode:plugin/host": super::tool::wasmcode::plugin::host,
+            "wasmcode:plugin/types": super::tool::wasmcode::plugin::types,
+        },
+    });
+}

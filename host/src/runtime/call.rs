@@ -243,8 +243,31 @@ fn tool_error(plugin: &ToolPlugin, tool: &str, error: wit::ToolError) -> CallErr
     }
 }
 
-/// Classifies a trap: a deadline interrupt, an allocation failure after a refused
-/// `memory.grow`, or a plain guest crash.
+/// How guest code failed to return, whoever called it: a deadline interrupt, an allocation
+/// failure after a refused `memory.grow`, a full instance pool, or a plain guest crash.
+pub(super) enum GuestFault {
+    Timeout,
+    OutOfMemory { requested: usize },
+    Busy,
+    Trap(String),
+}
+
+pub(super) fn classify(error: &wasmtime::Error, refused_memory: Option<usize>) -> GuestFault {
+    if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        return GuestFault::Timeout;
+    }
+    if let Some(requested) = refused_memory {
+        return GuestFault::OutOfMemory { requested };
+    }
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return GuestFault::Busy;
+    }
+    GuestFault::Trap(trap_reason(error))
+}
+
 fn trap_error(
     plugin: &ToolPlugin,
     tool: &str,
@@ -252,27 +275,22 @@ fn trap_error(
     store: &Store<CallState>,
     error: wasmtime::Error,
 ) -> CallError {
-    let plugin_name = plugin.name.to_string();
+    let plugin = plugin.name.to_string();
     let tool = tool.to_string();
-    if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        return CallError::Timeout {
-            plugin: plugin_name,
+    match classify(&error, store.data().limiter.refused_memory) {
+        GuestFault::Timeout => CallError::Timeout {
+            plugin,
             tool,
             timeout_ms: limits.timeout_ms,
-        };
-    }
-    if let Some(requested) = store.data().limiter.refused_memory {
-        return CallError::OutOfMemory {
-            plugin: plugin_name,
+        },
+        GuestFault::OutOfMemory { requested } => CallError::OutOfMemory {
+            plugin,
             tool,
             requested,
             limit: limits.memory_bytes,
-        };
-    }
-    CallError::Trap {
-        plugin: plugin_name,
-        tool,
-        reason: trap_reason(&error),
+        },
+        GuestFault::Busy => CallError::Busy { plugin, tool },
+        GuestFault::Trap(reason) => CallError::Trap { plugin, tool, reason },
     }
 }
 
@@ -283,15 +301,6 @@ fn instantiate_error(
     store: &Store<CallState>,
     error: wasmtime::Error,
 ) -> CallError {
-    if error
-        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-        .is_some()
-    {
-        return CallError::Busy {
-            plugin: plugin.name.to_string(),
-            tool: tool.to_string(),
-        };
-    }
     match trap_error(plugin, tool, limits, store, error) {
         CallError::Trap { plugin, tool, reason } => CallError::Instantiate { plugin, tool, reason },
         other => other,

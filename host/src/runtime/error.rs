@@ -1,6 +1,8 @@
 //! Errors of the plugin runtime, typed so callers can tell a guest's own failure from a broken
 //! plugin, a limit, or a problem of the host.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 /// Why a component could not be loaded (installed, or read from the cache at start-up).
@@ -18,6 +20,15 @@ pub enum LoadError {
          targets the world `wasmcode:plugin/tool-plugin`"
     )]
     WrongWorld {
+        name: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "{name}: not a provider plugin: it does not export `{expected}` (it exports {found}). A provider \
+         plugin targets the world `wasmcode:plugin/provider-plugin`"
+    )]
+    NotAProvider {
         name: String,
         expected: String,
         found: String,
@@ -106,4 +117,84 @@ pub enum ToolFailure {
     /// A permission rule refused the call.
     Denied,
     Failed,
+}
+
+/// Why a provider call (`models`, starting a stream, or one of its events) failed. The first five
+/// variants are the plugin's own `provider-error`s, about the upstream API; the others are about
+/// the plugin or the host. Each names the plugin.
+#[derive(Debug, Error)]
+pub enum ProviderCallError {
+    /// The API could not be reached, or the connection broke mid-stream. Retrying can help.
+    #[error("provider `{plugin}`: cannot connect to the API: {message}")]
+    Connection { plugin: String, message: String },
+    /// The API answered with an error status (or reported one mid-stream). Retrying can help for
+    /// 408, 409, 429 and 5xx, after `retry_after` when the API gave it.
+    #[error("provider `{plugin}`: the API answered {status}: {body}")]
+    Status {
+        plugin: String,
+        status: u16,
+        body: String,
+        retry_after: Option<Duration>,
+    },
+    /// The API answered something the plugin cannot parse. Retrying rarely helps.
+    #[error("provider `{plugin}`: unexpected answer from the API: {message}")]
+    Protocol { plugin: String, message: String },
+    /// The host refused the plugin's request (an authority other than its base URL's).
+    #[error("provider `{plugin}`: outgoing request refused: {message}")]
+    Denied { plugin: String, message: String },
+    /// The request cannot be expressed to this API (e.g. a tool schema that is not JSON).
+    /// Retrying the same request will not help.
+    #[error("provider `{plugin}`: invalid request: {message}")]
+    InvalidRequest { plugin: String, message: String },
+    /// The configured base URL is not an `http://` or `https://` URL with a host.
+    #[error("provider `{plugin}`: invalid base URL {url:?}: {reason}")]
+    InvalidBaseUrl {
+        plugin: String,
+        url: String,
+        reason: String,
+    },
+    /// The plugin's code ran past its time limit (waiting on the network does not count).
+    #[error("provider `{plugin}` was stopped after exceeding its {timeout_ms} ms time limit")]
+    Timeout { plugin: String, timeout_ms: u64 },
+    /// The plugin needed more memory than it is allowed.
+    #[error(
+        "provider `{plugin}` ran out of memory: growing to {requested} bytes exceeds its limit of {limit} bytes"
+    )]
+    OutOfMemory {
+        plugin: String,
+        requested: usize,
+        limit: u64,
+    },
+    /// The plugin trapped (a bug in the plugin).
+    #[error("provider `{plugin}` crashed: {reason}")]
+    Trap { plugin: String, reason: String },
+    /// No instance could be created for the call.
+    #[error("provider `{plugin}` could not start: {reason}")]
+    Instantiate { plugin: String, reason: String },
+    /// Too many plugin instances are running at once. Retrying later can help.
+    #[error("provider `{plugin}` could not start: too many plugin instances are running at once")]
+    Busy { plugin: String },
+    /// A `next()` was cancelled while the plugin was running, which leaves its instance unusable:
+    /// the stream cannot continue.
+    #[error("provider `{plugin}`: the stream was interrupted by a cancelled read and cannot continue")]
+    Interrupted { plugin: String },
+}
+
+impl ProviderCallError {
+    /// Whether sending the same request again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Connection { .. } | Self::Busy { .. } => true,
+            Self::Status { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
+            _ => false,
+        }
+    }
+
+    /// How long the API asked to wait before retrying, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }

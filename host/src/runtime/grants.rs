@@ -63,12 +63,29 @@ impl HttpPolicy {
     }
 
     fn allows(&self, uri: &http::Uri) -> bool {
-        let Some(host) = uri.host() else { return false };
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
-        self.allowed.contains(&format!("{host}:{port}"))
+        authority(uri).is_some_and(|authority| self.allowed.contains(&authority))
     }
+}
+
+/// The `host:port` a URI reaches, with the scheme's default port when it names none: the unit
+/// of an HTTP grant.
+fn authority(uri: &http::Uri) -> Option<String> {
+    let host = uri.host()?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+    Some(format!("{host}:{port}"))
+}
+
+/// The authority an API base URL grants (`https://api.openai.com/v1` → `api.openai.com:443`), or
+/// why it cannot be used as one.
+pub fn base_url_authority(url: &str) -> Result<String, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("{e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("it must start with http:// or https://".into()),
+    }
+    authority(&uri).ok_or_else(|| "it has no host".into())
 }
 
 type ResponseFuture = Box<
@@ -115,5 +132,33 @@ mod tests {
         assert!(policy.allows(&"https://api.example.com/v1".parse().expect("uri")));
         assert!(!policy.allows(&"http://api.example.com/v1".parse().expect("uri")));
         assert!(!policy.allows(&"https://evil.example.com/".parse().expect("uri")));
+    }
+
+    #[test]
+    fn base_urls_grant_their_authority() {
+        assert_eq!(
+            base_url_authority("https://api.openai.com/v1").as_deref(),
+            Ok("api.openai.com:443")
+        );
+        assert_eq!(
+            base_url_authority("http://127.0.0.1:11434/v1/").as_deref(),
+            Ok("127.0.0.1:11434")
+        );
+        assert_eq!(
+            base_url_authority("http://[::1]:8080").as_deref(),
+            Ok("[::1]:8080")
+        );
+        assert!(base_url_authority("ftp://example.com/").is_err());
+        assert!(base_url_authority("/v1").is_err());
+        assert!(base_url_authority("not a url").is_err());
+    }
+
+    #[test]
+    fn a_policy_for_one_base_url_refuses_every_other_authority() {
+        let allowed = base_url_authority("http://127.0.0.1:4000/v1").expect("valid");
+        let policy = HttpPolicy::new("openai".into(), [allowed].into());
+        assert!(policy.allows(&"http://127.0.0.1:4000/v1/chat/completions".parse().expect("uri")));
+        assert!(!policy.allows(&"http://127.0.0.1:4001/v1/chat/completions".parse().expect("uri")));
+        assert!(!policy.allows(&"http://localhost:4000/v1".parse().expect("uri")));
     }
 }

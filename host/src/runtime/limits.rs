@@ -5,13 +5,15 @@ use std::time::Duration;
 use serde::Deserialize;
 use wasmtime::ResourceLimiter;
 
-/// What one tool call may use. Defaults suit the first-party tools; the operator can change them
-/// per plugin in configuration.
+/// What one tool call, or one provider stream, may use. Defaults suit the first-party plugins;
+/// the operator can change them per plugin in configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Limits {
     /// Wall-clock time the guest may spend running, in milliseconds. Time the call spends
     /// suspended in the host (waiting for a permission answer or a child process) does not count.
+    /// For a provider this covers a whole stream and counts only the time its code runs: waits
+    /// for the network or for the stream's reader do not count (see `guest_time.rs`).
     pub timeout_ms: u64,
     /// Bytes of linear memory, per memory.
     pub memory_bytes: u64,

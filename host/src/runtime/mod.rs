@@ -1,16 +1,19 @@
 //! The plugin runtime: one wasmtime `Engine` (pooling allocator, epoch interruption, on-disk
-//! compile cache) that loads tool components and runs each call in a fresh, limited,
-//! capability-checked instance. It knows nothing of HTTP or sessions.
+//! compile cache) that loads tool and provider components and runs each tool call, or each
+//! completion stream, in a fresh, limited, capability-checked instance. It knows nothing of the
+//! HTTP API or sessions.
 
 mod bindings;
 mod cache;
 mod call;
 mod error;
 mod grants;
+mod guest_time;
 mod host_api;
 mod limits;
 mod plugin;
 mod process;
+mod provider;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,11 +26,15 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use cache::{CacheOutcome, ContentHash, sha256};
 pub use call::{ToolCall, ToolOutput};
-pub use error::{CallError, LoadError, ToolFailure};
+pub use error::{CallError, LoadError, ProviderCallError, ToolFailure};
 pub use grants::{FsAccess, Grants};
 pub use host_api::{BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal};
 pub use limits::Limits;
 pub use plugin::{TOOL_EXPORT, ToolPlugin, ToolSpec, interface_names};
+pub use provider::{
+    ChatMessage, CompletionRequest, CompletionStream, ContentPart, FinishReason, ModelInfo, PROVIDER_EXPORT,
+    ProviderConfig, ProviderPlugin, Role, StreamEvent, ToolDefinition, ToolInvocation, ToolResult, Usage,
+};
 
 use call::{CallState, StoreSpec};
 
@@ -58,6 +65,7 @@ impl Default for RuntimeOptions {
 pub struct Runtime {
     engine: Engine,
     tool_linker: Linker<CallState>,
+    provider_linker: Linker<provider::ProviderState>,
     cache: cache::CompileCache,
     ticker: Option<EpochTicker>,
 }
@@ -89,11 +97,14 @@ impl Runtime {
         bindings::tool::wasmcode::plugin::host::add_to_linker::<_, Own>(&mut tool_linker, |state| state)?;
         bindings::tool::wasmcode::plugin::process::add_to_linker::<_, Own>(&mut tool_linker, |state| state)?;
 
+        let provider_linker = provider::linker(&engine)?;
+
         let cache = cache::CompileCache::new(&engine, options.cache_dir.as_deref());
         let ticker = Some(EpochTicker::start(engine.clone()));
         Ok(Self {
             engine,
             tool_linker,
+            provider_linker,
             cache,
             ticker,
         })
@@ -206,6 +217,38 @@ impl Runtime {
         handler: Arc<dyn CallHandler>,
     ) -> Result<ToolOutput, CallError> {
         call::run(&self.engine, plugin, call, handler).await
+    }
+
+    /// Loads a provider plugin: checks its world and imports and instantiates it once.
+    pub async fn load_provider_plugin(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        hash: &ContentHash,
+        limits: Limits,
+    ) -> Result<ProviderPlugin, LoadError> {
+        let (component, _) = self.compile(name, bytes, hash)?;
+        provider::load(&self.engine, &self.provider_linker, name, &component, limits).await
+    }
+
+    /// The models `config` declares, as `plugin` reads them. The plugin may reach no host.
+    pub async fn provider_models(
+        &self,
+        plugin: &ProviderPlugin,
+        config: &ProviderConfig,
+    ) -> Result<Vec<ModelInfo>, ProviderCallError> {
+        provider::models(&self.engine, plugin, config).await
+    }
+
+    /// Starts a streamed completion; the plugin may reach only the authority (`host:port`) of
+    /// `request.config.base_url`. Returns once the upstream accepted the request: connection
+    /// failures and error statuses before the first event are reported here.
+    pub async fn provider_stream(
+        &self,
+        plugin: &ProviderPlugin,
+        request: CompletionRequest,
+    ) -> Result<CompletionStream, ProviderCallError> {
+        provider::stream(&self.engine, plugin, request).await
     }
 }
 

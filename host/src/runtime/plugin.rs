@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use super::bindings::tool::ToolPluginPre;
@@ -85,18 +85,7 @@ pub(super) async fn link(
     component: &Component,
     describe_with: Option<Store<CallState>>,
 ) -> Result<(ToolPluginPre<CallState>, Vec<String>, Option<Vec<ToolSpec>>), LoadError> {
-    let exports = interface_names(engine, component, true);
-    let expected = without_version(TOOL_EXPORT);
-    if !exports.iter().any(|e| without_version(e) == expected) {
-        let found = if exports.is_empty() {
-            "nothing".to_string()
-        } else {
-            exports
-                .iter()
-                .map(|e| format!("`{e}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+    if let Err(found) = check_export(engine, component, TOOL_EXPORT) {
         return Err(LoadError::WrongWorld {
             name: name.to_string(),
             expected: TOOL_EXPORT.to_string(),
@@ -104,19 +93,7 @@ pub(super) async fn link(
         });
     }
     let imports = interface_names(engine, component, false);
-    let instance_pre = linker.instantiate_pre(component).map_err(|e| {
-        let text = format!("{e:#}");
-        let import = imports
-            .iter()
-            .find(|i| text.contains(i.as_str()))
-            .cloned()
-            .unwrap_or_else(|| "an interface".to_string());
-        LoadError::UnsupportedImport {
-            name: name.to_string(),
-            import,
-            reason: text,
-        }
-    })?;
+    let instance_pre = pre_link(linker, name, component, &imports)?;
     let pre = ToolPluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
         name: name.to_string(),
         expected: TOOL_EXPORT.to_string(),
@@ -147,6 +124,48 @@ pub(super) async fn link(
         }
     };
     Ok((pre, imports, tools))
+}
+
+/// Checks that `component` exports the interface `export` (compared without versions); the
+/// error lists what it exports instead.
+pub(super) fn check_export(engine: &Engine, component: &Component, export: &str) -> Result<(), String> {
+    let exports = interface_names(engine, component, true);
+    let expected = without_version(export);
+    if exports.iter().any(|e| without_version(e) == expected) {
+        return Ok(());
+    }
+    Err(if exports.is_empty() {
+        "nothing".to_string()
+    } else {
+        exports
+            .iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// Resolves `component`'s imports against `linker` once; an import the host does not provide is
+/// named in the error.
+pub(super) fn pre_link<T>(
+    linker: &Linker<T>,
+    name: &str,
+    component: &Component,
+    imports: &[String],
+) -> Result<InstancePre<T>, LoadError> {
+    linker.instantiate_pre(component).map_err(|e| {
+        let text = format!("{e:#}");
+        let import = imports
+            .iter()
+            .find(|i| text.contains(i.as_str()))
+            .cloned()
+            .unwrap_or_else(|| "an interface".to_string());
+        LoadError::UnsupportedImport {
+            name: name.to_string(),
+            import,
+            reason: text,
+        }
+    })
 }
 
 fn parse_specs(

@@ -10,8 +10,8 @@ use std::time::Duration;
 use wasmcode::paths::Paths;
 use wasmcode::permission::{PolicyAnswerer, Ruleset};
 use wasmcode::runtime::{
-    CallError, CallHandler, Grants, Limits, LoadError, Runtime, RuntimeOptions, ToolCall, ToolOutput,
-    ToolPlugin,
+    CallError, CallHandler, Grants, Limits, LoadError, ProviderPlugin, Runtime, RuntimeOptions, ToolCall,
+    ToolOutput, ToolPlugin,
 };
 
 /// The `XDG_CACHE_HOME` of every test: compiled components are shared by every test of a run
@@ -237,7 +237,7 @@ pub async fn load(path: &str, name: &str, grants: Grants, limits: Limits) -> Res
 
 /// Loads an embedded first-party plugin by name.
 pub async fn first_party(name: &str) -> ToolPlugin {
-    let embedded = wasmcode::plugins::first_party::FIRST_PARTY
+    let embedded = wasmcode::plugins::first_party::FIRST_PARTY_TOOLS
         .iter()
         .find(|e| e.name == name)
         .expect("a first-party plugin of that name");
@@ -253,6 +253,21 @@ pub async fn first_party(name: &str) -> ToolPlugin {
         )
         .await
         .expect("first-party plugins load")
+}
+
+/// Loads an embedded first-party provider plugin (`openai`, `anthropic`) with `limits`.
+pub async fn first_party_provider_with(name: &str, limits: Limits) -> ProviderPlugin {
+    let embedded =
+        wasmcode::plugins::first_party::provider(name).expect("a first-party provider of that name");
+    runtime()
+        .load_provider_plugin(name, embedded.bytes, &embedded.sha256, limits)
+        .await
+        .expect("first-party providers load")
+}
+
+/// Loads an embedded first-party provider plugin with the default limits.
+pub async fn first_party_provider(name: &str) -> ProviderPlugin {
+    first_party_provider_with(name, Limits::default()).await
 }
 
 /// Allows every permission: tool behaviour tests are not about permissions.

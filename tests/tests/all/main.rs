@@ -6,6 +6,7 @@ mod guest_units;
 mod harness;
 mod openapi;
 mod plugin_cli;
+mod providers;
 mod providers_api;
 mod sandbox;
 mod schemathesis;

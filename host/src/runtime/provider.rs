@@ -1,0 +1,235 @@
+//! LLM provider plugins: loading a `provider-plugin` component, listing its configured models,
+//! and running completion streams. A stream owns one instance in one `Store` from its start to
+//! its end; that store may reach only the authority of the request's base URL, and the guest's
+//! time limit counts only the time its code runs. Dropping a [`CompletionStream`] drops the store,
+//! which aborts the upstream connection.
+//!
+//! This is the runtime layer only: which provider serves which model, credentials and retries
+//! belong to the provider configuration and session layers.
+
+mod convert;
+mod state;
+mod types;
+
+use std::sync::Arc;
+
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker, ResourceAny};
+
+pub use types::{
+    ChatMessage, CompletionRequest, ContentPart, FinishReason, ModelInfo, ProviderConfig, Role, StreamEvent,
+    ToolDefinition, ToolInvocation, ToolResult, Usage,
+};
+
+use super::bindings::provider::{ProviderPlugin as Instance, ProviderPluginPre};
+use super::error::{LoadError, ProviderCallError};
+use super::grants::base_url_authority;
+use super::limits::Limits;
+use super::plugin::{check_export, interface_names, pre_link};
+pub(super) use state::{ProviderState, linker};
+
+/// The interface a provider plugin must export.
+pub const PROVIDER_EXPORT: &str = "wasmcode:plugin/provider@0.1.0";
+
+/// A loaded provider plugin, ready to stream: each stream instantiates `pre` in a fresh store.
+#[derive(Clone)]
+pub struct ProviderPlugin {
+    pub name: Arc<str>,
+    /// Per-stream limits; the time limit counts guest execution only, not network waits.
+    pub limits: Limits,
+    /// What the component imports (interface names without versions).
+    pub imports: Vec<String>,
+    pre: ProviderPluginPre<ProviderState>,
+}
+
+impl std::fmt::Debug for ProviderPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderPlugin")
+            .field("name", &self.name)
+            .field("limits", &self.limits)
+            .field("imports", &self.imports)
+            .finish()
+    }
+}
+
+/// Checks the component's world and imports, pre-links it, and instantiates it once: export
+/// signatures are only type-checked at instantiation, so the trial is what proves the component
+/// implements the world.
+pub(super) async fn load(
+    engine: &Engine,
+    linker: &Linker<ProviderState>,
+    name: &str,
+    component: &Component,
+    limits: Limits,
+) -> Result<ProviderPlugin, LoadError> {
+    let not_a_provider = |found: String| LoadError::NotAProvider {
+        name: name.to_string(),
+        expected: PROVIDER_EXPORT.to_string(),
+        found,
+    };
+    check_export(engine, component, PROVIDER_EXPORT).map_err(not_a_provider)?;
+    let imports = interface_names(engine, component, false);
+    let instance_pre = pre_link(linker, name, component, &imports)?;
+    let pre = ProviderPluginPre::new(instance_pre)
+        .map_err(|e| not_a_provider(format!("an incompatible `provider` interface ({e:#})")))?;
+    let name: Arc<str> = name.into();
+    let mut store = state::new_store(engine, &name, limits, Default::default());
+    pre.instantiate_async(&mut store)
+        .await
+        .map_err(|e| LoadError::InstantiateTrap {
+            name: name.to_string(),
+            reason: super::call::trap_reason(&e),
+        })?;
+    Ok(ProviderPlugin {
+        name,
+        limits,
+        imports,
+        pre,
+    })
+}
+
+/// The models `config` declares, as the plugin reads them. No network: the store may reach
+/// nothing.
+pub(super) async fn models(
+    engine: &Engine,
+    plugin: &ProviderPlugin,
+    config: &ProviderConfig,
+) -> Result<Vec<ModelInfo>, ProviderCallError> {
+    let mut store = state::new_store(engine, &plugin.name, plugin.limits, Default::default());
+    let instance = match plugin.pre.instantiate_async(&mut store).await {
+        Ok(instance) => instance,
+        Err(e) => return Err(fault(plugin, &store, &e, true)),
+    };
+    match instance
+        .wasmcode_plugin_provider()
+        .call_models(&mut store, &config.into())
+        .await
+    {
+        Ok(models) => Ok(models.into_iter().map(Into::into).collect()),
+        Err(e) => Err(fault(plugin, &store, &e, false)),
+    }
+}
+
+/// Starts a stream: a store allowed to reach exactly the base URL's authority, an instance, and
+/// the plugin's `stream`, which returns once the upstream accepted the request.
+pub(super) async fn stream(
+    engine: &Engine,
+    plugin: &ProviderPlugin,
+    request: CompletionRequest,
+) -> Result<CompletionStream, ProviderCallError> {
+    let authority =
+        base_url_authority(&request.config.base_url).map_err(|reason| ProviderCallError::InvalidBaseUrl {
+            plugin: plugin.name.to_string(),
+            url: request.config.base_url.clone(),
+            reason,
+        })?;
+    let mut store = state::new_store(engine, &plugin.name, plugin.limits, [authority].into());
+    let instance = match plugin.pre.instantiate_async(&mut store).await {
+        Ok(instance) => instance,
+        Err(e) => return Err(fault(plugin, &store, &e, true)),
+    };
+    let started = instance
+        .wasmcode_plugin_provider()
+        .call_stream(&mut store, &request.into())
+        .await;
+    match started {
+        Ok(Ok(handle)) => Ok(CompletionStream {
+            plugin: plugin.name.clone(),
+            limits: plugin.limits,
+            live: Some(Live {
+                store,
+                instance,
+                handle,
+            }),
+            reading: false,
+        }),
+        Ok(Err(error)) => Err(convert::provider_error(&plugin.name, error)),
+        Err(e) => Err(fault(plugin, &store, &e, false)),
+    }
+}
+
+fn fault(
+    plugin: &ProviderPlugin,
+    store: &wasmtime::Store<ProviderState>,
+    error: &wasmtime::Error,
+    instantiating: bool,
+) -> ProviderCallError {
+    convert::fault(
+        &plugin.name,
+        plugin.limits,
+        store.data().limiter.refused_memory,
+        error,
+        instantiating,
+    )
+}
+
+/// What a running stream holds: its store, its instance and the guest's `completion-stream`.
+struct Live {
+    store: wasmtime::Store<ProviderState>,
+    instance: Instance,
+    handle: ResourceAny,
+}
+
+/// A completion being streamed. Dropping it aborts the upstream request at once.
+pub struct CompletionStream {
+    plugin: Arc<str>,
+    limits: Limits,
+    /// `None` once the stream has ended: the instance and the connection are released then, not
+    /// when the stream is dropped.
+    live: Option<Live>,
+    /// A `next()` is in progress. If one is found set, the previous `next()` was cancelled
+    /// mid-call, which leaves the instance unusable.
+    reading: bool,
+}
+
+impl std::fmt::Debug for CompletionStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompletionStream")
+            .field("plugin", &self.plugin)
+            .field("ended", &self.live.is_none())
+            .finish()
+    }
+}
+
+impl CompletionStream {
+    pub fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
+    /// The next event; `None` once the stream has ended. After an error the stream is over.
+    ///
+    /// Cancelling this future (dropping it before it completes) ends the stream: the following
+    /// call returns [`ProviderCallError::Interrupted`].
+    pub async fn next(&mut self) -> Option<Result<StreamEvent, ProviderCallError>> {
+        if std::mem::take(&mut self.reading) {
+            self.live = None;
+            return Some(Err(ProviderCallError::Interrupted {
+                plugin: self.plugin.to_string(),
+            }));
+        }
+        let live = self.live.as_mut()?;
+        let handle = live.handle;
+        self.reading = true;
+        let result = live
+            .instance
+            .wasmcode_plugin_provider()
+            .completion_stream()
+            .call_next(&mut live.store, handle)
+            .await;
+        self.reading = false;
+        let outcome = match result {
+            Ok(Some(Ok(event))) => return Some(Ok(event.into())),
+            Ok(None) => None,
+            Ok(Some(Err(error))) => Some(Err(convert::provider_error(&self.plugin, error))),
+            Err(e) => Some(Err(convert::fault(
+                &self.plugin,
+                self.limits,
+                live.store.data().limiter.refused_memory,
+                &e,
+                false,
+            ))),
+        };
+        self.live = None;
+        outcome
+    }
+}
