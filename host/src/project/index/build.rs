@@ -192,6 +192,21 @@ struct Targets {
 }
 
 impl Targets {
+    fn new(root: &ProjectRoot, files: HashSet<PathBuf>, dirs: HashSet<PathBuf>) -> Self {
+        let ancestors = files
+            .iter()
+            .chain(&dirs)
+            .flat_map(|path| path.ancestors().skip(1))
+            .map(Path::to_path_buf)
+            .collect();
+        Self {
+            root: root.path().to_path_buf(),
+            files,
+            dirs,
+            ancestors,
+        }
+    }
+
     fn admits(&self, entry: &DirEntry) -> bool {
         let Ok(rel) = entry.path().strip_prefix(&self.root) else {
             return false;
@@ -202,13 +217,47 @@ impl Targets {
     }
 }
 
+/// What a walk over [`Targets`] found: regular files, and the directories it entered.
+#[derive(Default)]
+struct Visited {
+    files: HashSet<PathBuf>,
+    dirs: HashSet<PathBuf>,
+}
+
+/// One sequential walk of the search walker, entering only what `targets` admits.
+fn walk(root: &ProjectRoot, targets: Targets) -> (Arc<Targets>, Visited) {
+    let targets = Arc::new(targets);
+    let filter = targets.clone();
+    let mut visited = Visited::default();
+    for entry in walker_where(root, move |entry| filter.admits(entry)).build() {
+        let Ok(entry) = entry else {
+            continue;
+        };
+        let Ok(rel) = entry.path().strip_prefix(root.path()) else {
+            continue;
+        };
+        match entry.file_type() {
+            Some(t) if t.is_file() => visited.files.insert(rel.to_path_buf()),
+            Some(t) if t.is_dir() => visited.dirs.insert(rel.to_path_buf()),
+            _ => false,
+        };
+    }
+    (targets, visited)
+}
+
 /// Brings `index` up to date with the reported `changes` (which carry neither a rescan nor a
 /// breakage: those are the caller's). Each path is looked at as it is now: a file is read again;
 /// a directory's subtree is walked, and files in it that are not indexed yet are read (files
 /// already indexed were reported themselves if they changed); a path that is gone takes its
 /// subtree with it. Whether the search walk would visit a file at all (ignore rules, `.git`,
-/// symlinks) is decided by one walk of the same walker, entering only the directories on the way
-/// to the changes.
+/// symlinks) is decided by walking with the same walker, entering only the directories on the
+/// way to the changes.
+///
+/// A directory created or moved in may hold files the watcher never reported (it watches a new
+/// directory only after reporting it). So each such directory that the walk entered is put under
+/// watch and walked once more: a file created before the watch is found by that second walk, one
+/// created after it is reported. (Directories the walk does not enter, such as ignored build
+/// output, are not worth a watch.)
 pub fn refresh(
     index: &mut InvertedIndex,
     indexer: &mut Indexer,
@@ -218,11 +267,12 @@ pub fn refresh(
 ) {
     let mut files = HashSet::new();
     let mut dirs = HashSet::new();
+    let mut new_dirs = Vec::new();
     for (rel, structural) in changes.paths {
         match root.dir().symlink_metadata(cap_path(&rel)) {
             Ok(meta) if meta.is_dir() => {
                 if structural {
-                    watcher.watch_dir(&rel);
+                    new_dirs.push(rel.clone());
                 }
                 dirs.insert(rel);
             }
@@ -235,39 +285,21 @@ pub fn refresh(
     if files.is_empty() && dirs.is_empty() {
         return;
     }
-    let ancestors = files
-        .iter()
-        .chain(&dirs)
-        .flat_map(|path| path.ancestors().skip(1))
-        .map(Path::to_path_buf)
-        .collect();
-    let targets = Arc::new(Targets {
-        root: root.path().to_path_buf(),
-        files,
-        dirs,
-        ancestors,
-    });
-    let filter = targets.clone();
-    let mut visited = HashSet::new();
-    let mut to_read = Vec::new();
-    for entry in walker_where(root, move |entry| filter.admits(entry)).build() {
-        let Ok(entry) = entry else {
-            continue;
-        };
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
+    let (targets, mut visited) = walk(root, Targets::new(root, files, dirs));
+    new_dirs.retain(|dir| visited.dirs.contains(dir));
+    if !new_dirs.is_empty() {
+        for dir in &new_dirs {
+            watcher.watch_dir(dir);
         }
-        let Ok(rel) = entry.path().strip_prefix(root.path()) else {
-            continue;
-        };
-        if targets.files.contains(rel) || !index.contains(rel) {
-            to_read.push(rel.to_path_buf());
-        }
-        visited.insert(rel.to_path_buf());
+        let (_, again) = walk(
+            root,
+            Targets::new(root, HashSet::new(), new_dirs.into_iter().collect()),
+        );
+        visited.files.extend(again.files);
     }
-    // What the walk did not reach is gone, ignored now, or no longer a regular file.
+    // What the walks did not reach is gone, ignored now, or no longer a regular file.
     for file in &targets.files {
-        if !visited.contains(file) {
+        if !visited.files.contains(file) {
             index.remove(file);
         }
     }
@@ -275,11 +307,16 @@ pub fn refresh(
         // It may have been a file until now.
         index.remove(dir);
         for path in index.paths_below(dir) {
-            if !visited.contains(path.as_ref()) {
+            if !visited.files.contains(path.as_ref()) {
                 index.remove(&path);
             }
         }
     }
+    let to_read: Vec<PathBuf> = visited
+        .files
+        .into_iter()
+        .filter(|rel| targets.files.contains(rel) || !index.contains(rel))
+        .collect();
     for (rel, entry) in read_all(indexer, root, to_read) {
         match entry {
             Some(entry) => index.insert(&rel, entry),

@@ -18,7 +18,9 @@
 //! (on Linux, where the watcher's queue is ordered: see [`crate::project::watch`]): the barrier
 //! makes sure those changes were reported, and they are applied before the index is consulted.
 //! The index only narrows the set of files; the regular search runs on the candidates, so
-//! results are exactly those of a scan.
+//! results are exactly those of a scan. Not covered: ignore files outside the project (the
+//! global git excludes, `.gitignore`s above the root), which are read when the index is built,
+//! and platforms without an ordered watcher queue, where the barrier is best effort.
 //!
 //! This module must not know about HTTP, and reads files only through the root's capability
 //! directory.
@@ -214,10 +216,15 @@ impl SearchIndex {
     }
 
     /// Starts a build in the background (the caller holds the write lock). What is pending is
-    /// dropped: the build's walk starts after this and sees all of it.
+    /// dropped: the build's walk starts after this and sees all of it. A broken watcher is not a
+    /// pending change but a lasting condition: then there is no index.
     fn rebuild(&self, state: &mut State) {
+        if lock(&self.pending).take().broken {
+            tracing::warn!(root = %self.root.path().display(), "the file watcher broke: /find scans from now on");
+            *state = State::Off;
+            return;
+        }
         *state = State::Building;
-        lock(&self.pending).take();
         let root = self.root.clone();
         let shared = self.state.clone();
         let spawned = std::thread::Builder::new()

@@ -156,6 +156,17 @@ fn a_flood_of_changes_rebuilds_and_scans_meanwhile() {
 }
 
 #[test]
+fn a_broken_watcher_turns_the_index_off() {
+    let (_dir, root) = project(&[("a.txt", "needle\n")]);
+    let (_root, index) = ready_index(root);
+    lock(&index.pending).record(crate::project::watch::Change::Broken);
+    let (matches, source) = index.text_from("needle", None).expect("valid");
+    assert_eq!((matches.len(), source), (1, Source::Scan));
+    assert!(index.stats().is_none());
+    assert!(!index.wait_ready(Duration::from_millis(10)));
+}
+
+#[test]
 fn without_a_watcher_every_search_scans() {
     let (_dir, root) = project(&[("a.txt", "needle\n")]);
     let root = Arc::new(root);
