@@ -66,13 +66,19 @@ nfiles=$(git -C "$tree" ls-files | wc -l)
 nbytes=$(git -C "$tree" ls-files -z | (cd "$tree" && xargs -0 cat) | wc -c)
 BIG=src/pkg_07/data/fixture_100k.txt
 PATTERN=zq9xk7_never_matches
+# Matches nothing either, but has no three consecutive literal bytes: the trigram index cannot
+# narrow it, so /find scans the whole tree (the fallback, compared with rg below).
+SCAN_PATTERN=z.q.9.x.k.7
 QUERY=handler_07
 ENDPOINTS=(
   "/global/health"
   "/file/content?path=$BIG"
   "/find?pattern=$PATTERN"
   "/find/file?query=$QUERY"
+  "/find?pattern=$SCAN_PATTERN"
 )
+# The fallback scan against ripgrep on the same tree, one search at a time (both use every core).
+SCAN_VS_RG=("$SCAN_PATTERN" '[A-Z]{5}[0-9]' 'handler_07')
 
 rss_kib() { # sum of VmRSS over pid and its descendants
   python3 - "$1" <<'PY'
@@ -136,6 +142,29 @@ bench_endpoints() {
   done
 }
 
+# scan_vs_rg PORT: median wall time of rg and of one /find request (curl, sequential) per pattern
+scan_vs_rg() {
+  python3 - "$1" "$tree" "${SCAN_VS_RG[@]}" <<'PY'
+import statistics, subprocess, sys, time, urllib.parse, urllib.request
+port, tree, patterns = sys.argv[1], sys.argv[2], sys.argv[3:]
+RUNS = 15
+def median_ms(run):
+    run()  # warm the page cache and any lazy state
+    times = []
+    for _ in range(RUNS):
+        t0 = time.perf_counter(); run(); times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+print("| pattern | rg (ms, median of 15) | ours /find (ms, median of 15, HTTP included) | ours / rg |")
+print("|---|---:|---:|---:|")
+for pat in patterns:
+    rg = median_ms(lambda: subprocess.run(["rg", "--hidden", "--glob", "!.git", "--no-messages", "-e", pat, "."],
+                                          cwd=tree, stdout=subprocess.DEVNULL))
+    url = f"http://127.0.0.1:{port}/find?limit=100&pattern=" + urllib.parse.quote(pat, safe="")
+    ours = median_ms(lambda: urllib.request.urlopen(url, timeout=60).read())
+    print(f"| `{pat}` | {rg:.1f} | {ours:.1f} | {ours / rg:.2f} |")
+PY
+}
+
 # ---------- ours ----------
 ours_home=$BENCH_DIR/ours-home
 mkdir -p "$ours_home"/{data,cache,config,home}
@@ -149,6 +178,8 @@ pid=$(cat "$out/ours.pid"); pids+=("$pid")
 sleep 3
 echo "$(rss_kib "$pid")" >"$out/ours.rss"
 bench_endpoints ours "$port"
+echo "$(rss_kib "$pid")" >"$out/ours.rss_load"
+scan_vs_rg "$port" >"$out/scan_vs_rg"
 stop_server "$pid" "$port"
 
 # ---------- reference ----------
@@ -174,7 +205,7 @@ if [ "${SKIP_REF:-0}" != 1 ]; then
   bench_endpoints ref "$port"
   stop_server "$pid" "$port"
 else
-  for i in 0 1 2 3; do echo "skip -" >"$out/ref.$i"; done
+  for i in "${!ENDPOINTS[@]}"; do echo "skip -" >"$out/ref.$i"; done
   echo "startup_ms median=-" >"$out/ref.startup"; echo 0 >"$out/ref.rss"
 fi
 
@@ -203,4 +234,12 @@ for name, label in (("ours", "ours"), ("ref", "ref ")):
     m = re.search(r"median=(\S+)", s)
     rss = int(open(f"{out}/{name}.rss").read()) / 1024
     print(f"{label}: start-up to first healthy response (median of 5) {m.group(1) if m else '-'} ms [{s}]; idle RSS after 3 s {rss:.1f} MiB")
+print(f"ours: RSS after the load above (search index built) {int(open(f'{out}/ours.rss_load').read()) / 1024:.1f} MiB")
+built = [l for l in open(f"{out}/ours.log", errors="replace") if "search index built" in l]
+if built:  # the log is appended to across runs: this run's is the last
+    print("ours: " + re.sub(r"\x1b\[[0-9;]*m", "", built[-1].strip()))
+print()
+print("Fallback scan (a pattern the index cannot narrow) and an indexed one, against ripgrep:")
+print()
+print(open(f"{out}/scan_vs_rg").read().rstrip())
 PY

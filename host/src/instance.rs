@@ -19,8 +19,10 @@ use crate::paths::Paths;
 use crate::permission::Ruleset;
 use crate::plugins::{self, ToolRegistry};
 use crate::project::ProjectRoot;
+use crate::project::index::SearchIndex;
 use crate::project::tree::TreeCache;
 use crate::provider::{AuthStore, ProviderEnv, ProviderSet};
+use crate::project::watch::ProjectWatcher;
 use crate::runtime::Runtime;
 use crate::server::AppState;
 use crate::tui::TuiQueue;
@@ -44,6 +46,8 @@ pub struct Instance {
     pub bus: Bus,
     /// The tree listing `/find/file` ranks, kept current by a file watcher.
     pub tree: TreeCache,
+    /// The trigram index `/find` answers from, kept current by the same watcher.
+    pub index: SearchIndex,
     /// When the instance was made (epoch ms): the project's `time.created`.
     pub created_ms: u64,
     /// LLM providers and models from the configuration and the catalogue; keys are read at
@@ -158,7 +162,9 @@ impl Instances {
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
         let root = Arc::new(root);
-        let tree = TreeCache::new(root.clone());
+        let watcher = Arc::new(ProjectWatcher::start(root.path()));
+        let tree = TreeCache::new(root.clone(), watcher.clone());
+        let index = SearchIndex::new(root.clone(), watcher);
         Ok(Instance {
             directory,
             config,
@@ -166,6 +172,7 @@ impl Instances {
             permissions: Arc::new(permissions),
             tui: TuiQueue::default(),
             tree,
+            index,
             root,
             bus,
             created_ms,

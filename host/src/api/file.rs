@@ -115,8 +115,8 @@ pub async fn text(
             "Query",
         ));
     }
-    let root = instance.root.clone();
-    let found = blocking(move || project::find::text(&root, &query.pattern, query.limit)).await?;
+    // Answered from the instance's trigram index when the pattern allows (`project::index`).
+    let found = blocking(move || instance.index.text(&query.pattern, query.limit)).await?;
     found
         .map(Json)
         .map_err(|FindError::InvalidPattern(message)| ApiError::bad_request(message, "Query"))

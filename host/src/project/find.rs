@@ -9,7 +9,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Mutex, PoisonError};
 
 use grep_matcher::Matcher as _;
@@ -113,9 +113,18 @@ pub fn symbols(_query: &str) -> Vec<Symbol> {
     Vec::new()
 }
 
-/// The walker both searches share: gitignore rules apply even outside a git repository, hidden
-/// files are included, `.git` is skipped, symlinks are not followed.
-fn walker(root: &ProjectRoot) -> WalkBuilder {
+/// The walker both searches (and the search index) share: gitignore rules apply even outside a
+/// git repository, hidden files are included, `.git` is skipped, symlinks are not followed.
+pub(crate) fn walker(root: &ProjectRoot) -> WalkBuilder {
+    walker_where(root, |_| true)
+}
+
+/// [`walker`], visiting only the entries `keep` accepts (a rejected directory is not entered).
+/// `filter_entry` replaces any earlier filter, so the `.git` rule is applied here, in one place.
+pub(crate) fn walker_where(
+    root: &ProjectRoot,
+    keep: impl Fn(&DirEntry) -> bool + Send + Sync + 'static,
+) -> WalkBuilder {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut builder = WalkBuilder::new(root.path());
     builder
@@ -123,7 +132,7 @@ fn walker(root: &ProjectRoot) -> WalkBuilder {
         .require_git(false)
         .follow_links(false)
         .threads(threads)
-        .filter_entry(|entry| entry.file_name() != ".git");
+        .filter_entry(move |entry| entry.file_name() != ".git" && keep(entry));
     builder
 }
 
@@ -135,28 +144,75 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// takes; case-sensitive). Binary files (a NUL byte) are skipped. Results are sorted by path
 /// (component-wise), then line number, and the first `limit` (default [`DEFAULT_TEXT_LIMIT`]) are
 /// returned; the reference returns at most 10 in no particular order.
+///
+/// This scans the whole tree; `/find` answers from the search index ([`super::index`]) when it can.
 pub fn text(root: &ProjectRoot, pattern: &str, limit: Option<usize>) -> Result<Vec<Match>, FindError> {
-    let limit = limit.unwrap_or(DEFAULT_TEXT_LIMIT);
-    let matcher = RegexMatcherBuilder::new()
+    let matcher = matcher(pattern)?;
+    Ok(scan(root, &matcher, limit.unwrap_or(DEFAULT_TEXT_LIMIT)))
+}
+
+/// The line-oriented matcher of `pattern`, as [`text`] uses it.
+pub(crate) fn matcher(pattern: &str) -> Result<RegexMatcher, FindError> {
+    RegexMatcherBuilder::new()
         .line_terminator(Some(b'\n'))
         .build(pattern)
-        .map_err(|err| FindError::InvalidPattern(err.to_string()))?;
+        .map_err(|err| FindError::InvalidPattern(err.to_string()))
+}
+
+/// The first `limit` matches of `matcher` in the whole tree: one parallel walk (every core),
+/// searching each file as the walk reaches it.
+pub(crate) fn scan(root: &ProjectRoot, matcher: &RegexMatcher, limit: usize) -> Vec<Match> {
     if limit == 0 {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let shared = TextShared {
-        top: Mutex::new(TopFiles::new(limit)),
-        full: AtomicBool::new(false),
-        limit,
-    };
+    let shared = TextShared::new(limit);
     let mut builder = TextVisitorBuilder {
         root,
-        matcher: &matcher,
+        matcher,
         shared: &shared,
     };
     walker(root).build_parallel().visit(&mut builder);
-    let top = shared.top.into_inner().unwrap_or_else(PoisonError::into_inner);
-    Ok(top.into_matches())
+    shared.into_matches()
+}
+
+/// Below this many files, [`search_files`] searches on the calling thread: starting threads
+/// would cost more than it saves.
+const PARALLEL_SEARCH_MIN_FILES: usize = 32;
+
+/// The first `limit` matches of `matcher` in `paths` (relative, sorted component-wise, as
+/// [`Path`]'s `Ord`), searched on every core. Paths that no longer exist are skipped.
+pub(crate) fn search_files<P: AsRef<Path> + Sync>(
+    root: &ProjectRoot,
+    matcher: &RegexMatcher,
+    paths: &[P],
+    limit: usize,
+) -> Vec<Match> {
+    if limit == 0 || paths.is_empty() {
+        return Vec::new();
+    }
+    let shared = TextShared::new(limit);
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut searcher = FileSearcher::new(matcher);
+        while let Some(path) = paths.get(next.fetch_add(1, AtomicOrdering::Relaxed)) {
+            // Paths come in order: once one cannot make the cut, none after it can.
+            if searcher.search(root, path.as_ref(), &shared) == Searched::Excluded {
+                break;
+            }
+        }
+    };
+    let threads = if paths.len() < PARALLEL_SEARCH_MIN_FILES {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+    shared.into_matches()
 }
 
 /// The first `limit` matches in path order seen so far, grouped by file.
@@ -213,9 +269,24 @@ impl TopFiles {
 
 struct TextShared {
     top: Mutex<TopFiles>,
-    /// Set once `top` is full: only then do visitors take the lock before searching a file.
+    /// Set once `top` is full: only then do searchers take the lock before searching a file.
     full: AtomicBool,
     limit: usize,
+}
+
+impl TextShared {
+    fn new(limit: usize) -> Self {
+        Self {
+            top: Mutex::new(TopFiles::new(limit)),
+            full: AtomicBool::new(false),
+            limit,
+        }
+    }
+
+    fn into_matches(self) -> Vec<Match> {
+        let top = self.top.into_inner().unwrap_or_else(PoisonError::into_inner);
+        top.into_matches()
+    }
 }
 
 struct TextVisitorBuilder<'a> {
@@ -226,26 +297,18 @@ struct TextVisitorBuilder<'a> {
 
 impl<'a> ParallelVisitorBuilder<'a> for TextVisitorBuilder<'a> {
     fn build(&mut self) -> Box<dyn ParallelVisitor + 'a> {
-        let searcher = SearcherBuilder::new()
-            .line_number(true)
-            .binary_detection(BinaryDetection::quit(b'\0'))
-            .build();
         Box::new(TextVisitor {
             root: self.root,
-            matcher: self.matcher.clone(),
-            searcher,
-            found: Vec::new(),
+            searcher: FileSearcher::new(self.matcher),
             shared: self.shared,
         })
     }
 }
 
-/// One per walker thread: its own searcher (and its buffers) and matcher, reused for every file.
+/// One per walker thread.
 struct TextVisitor<'a> {
     root: &'a ProjectRoot,
-    matcher: RegexMatcher,
-    searcher: Searcher,
-    found: Vec<Match>,
+    searcher: FileSearcher,
     shared: &'a TextShared,
 }
 
@@ -257,16 +320,52 @@ impl ParallelVisitor for TextVisitor<'_> {
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             return WalkState::Continue;
         }
-        let Ok(rel) = entry.path().strip_prefix(self.root.path()) else {
-            return WalkState::Continue;
-        };
-        if self.shared.full.load(AtomicOrdering::Relaxed) && lock(&self.shared.top).excludes(rel) {
-            return WalkState::Continue;
+        if let Ok(rel) = entry.path().strip_prefix(self.root.path()) {
+            self.searcher.search(self.root, rel, self.shared);
+        }
+        WalkState::Continue
+    }
+}
+
+/// What [`FileSearcher::search`] did with a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Searched {
+    /// Searched (or unreadable, or binary): whatever it matched is in the shared results.
+    Done,
+    /// Not searched: the results are full with files that sort before it.
+    Excluded,
+}
+
+/// One per searching thread: its own searcher (and its buffers) and matcher, reused for every
+/// file.
+struct FileSearcher {
+    matcher: RegexMatcher,
+    searcher: Searcher,
+    found: Vec<Match>,
+}
+
+impl FileSearcher {
+    fn new(matcher: &RegexMatcher) -> Self {
+        let searcher = SearcherBuilder::new()
+            .line_number(true)
+            .binary_detection(BinaryDetection::quit(b'\0'))
+            .build();
+        Self {
+            matcher: matcher.clone(),
+            searcher,
+            found: Vec::new(),
+        }
+    }
+
+    /// Searches the file at `rel` and adds its matches to `shared`.
+    fn search(&mut self, root: &ProjectRoot, rel: &Path, shared: &TextShared) -> Searched {
+        if shared.full.load(AtomicOrdering::Relaxed) && lock(&shared.top).excludes(rel) {
+            return Searched::Excluded;
         }
         // Opened through the capability directory: a file swapped for a symlink after the walk
         // saw it still cannot lead outside.
-        let Ok(file) = self.root.dir().open(rel) else {
-            return WalkState::Continue;
+        let Ok(file) = root.dir().open(rel) else {
+            return Searched::Done;
         };
         let file = file.into_std();
         let path_text = rel.to_string_lossy();
@@ -274,7 +373,7 @@ impl ParallelVisitor for TextVisitor<'_> {
             matcher: &self.matcher,
             path: &path_text,
             out: &mut self.found,
-            limit: self.shared.limit,
+            limit: shared.limit,
             binary: false,
         };
         let result = self.searcher.search_file(&self.matcher, &file, &mut sink);
@@ -283,13 +382,13 @@ impl ParallelVisitor for TextVisitor<'_> {
             self.found.clear();
         } else if !self.found.is_empty() {
             let matches = std::mem::take(&mut self.found);
-            let mut top = lock(&self.shared.top);
+            let mut top = lock(&shared.top);
             top.insert(rel.to_path_buf(), matches);
             if top.is_full() {
-                self.shared.full.store(true, AtomicOrdering::Relaxed);
+                shared.full.store(true, AtomicOrdering::Relaxed);
             }
         }
-        WalkState::Continue
+        Searched::Done
     }
 }
 

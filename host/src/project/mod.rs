@@ -5,6 +5,9 @@
 //!   [`ProjectRoot::resolve`], the only way a user-supplied path becomes a path in it;
 //! * [`files`]: `/file` (list), `/file/content` (read), `/file/status` (changed files, from git);
 //! * [`find`]: `/find` (regex search), `/find/file` (fuzzy path finder), `/find/symbol`;
+//! * [`index`]: the trigram index that answers `/find` without scanning the tree;
+//! * [`tree`]: the tree listing `/find/file` ranks, cached between queries;
+//! * [`watch`]: the project's file watcher, which keeps `index` and `tree` current;
 //! * [`vcs`]: `/vcs`, and the `Project` and `Path` objects of `/project` and `/path`.
 //!
 //! These are services, not HTTP handlers: plain blocking functions (file I/O, directory walks,
@@ -15,11 +18,13 @@
 
 pub mod files;
 pub mod find;
+pub mod index;
 pub mod sandbox;
 #[cfg(test)]
 mod testing;
 pub mod tree;
 pub mod vcs;
+pub mod watch;
 
 pub use files::{
     ChangeStatus, ContentEncoding, ContentType, FileContent, FileNode, FilePatch, FileStatus, NodeType,

@@ -15,3 +15,24 @@ pub fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, ProjectRoot) {
     let root = ProjectRoot::open(dir.path()).expect("open");
     (dir, root)
 }
+
+/// A small deterministic random generator (xorshift64), so property tests reproduce.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (which must not be 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}

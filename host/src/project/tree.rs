@@ -1,58 +1,39 @@
 //! The project's tree listing, kept between `/find/file` queries: walked once, then walked again
-//! only after the file watcher reports a change. Without a watcher (inotify limits, an exotic
-//! filesystem) every query walks, which is slower but never stale.
+//! only after the project's file watcher reports a change. Without a watcher (inotify limits, an
+//! exotic filesystem) every query walks, which is slower but never stale.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use notify::{EventKind, RecursiveMode, Watcher};
-
 use super::ProjectRoot;
 use super::find;
+use super::watch::ProjectWatcher;
 
 pub struct TreeCache {
     root: Arc<ProjectRoot>,
     listing: Mutex<Option<Arc<Vec<String>>>>,
     /// Set by the watcher on any change; cleared when a walk starts.
     stale: Arc<AtomicBool>,
-    /// `None` when watching failed: then nothing is cached.
-    _watcher: Option<notify::RecommendedWatcher>,
+    /// Keeps `stale` maintained; if it is not watching, nothing is cached.
+    watcher: Arc<ProjectWatcher>,
 }
 
 impl TreeCache {
-    pub fn new(root: Arc<ProjectRoot>) -> Self {
+    pub fn new(root: Arc<ProjectRoot>, watcher: Arc<ProjectWatcher>) -> Self {
         let stale = Arc::new(AtomicBool::new(true));
         let flag = stale.clone();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            // Reads change nothing; anything else (and any error, e.g. an event overflow) may have.
-            let harmless = matches!(&event, Ok(e) if matches!(e.kind, EventKind::Access(_)));
-            if !harmless {
-                flag.store(true, Ordering::Release);
-            }
-        })
-        .and_then(|mut watcher| {
-            watcher
-                .watch(root.path(), RecursiveMode::Recursive)
-                .map(|()| watcher)
-        });
-        let watcher = match watcher {
-            Ok(watcher) => Some(watcher),
-            Err(e) => {
-                tracing::warn!(root = %root.path().display(), "no file watcher ({e}): /find/file walks the tree per query");
-                None
-            }
-        };
+        watcher.listen(move |_| flag.store(true, Ordering::Release));
         Self {
             root,
             listing: Mutex::new(None),
             stale,
-            _watcher: watcher,
+            watcher,
         }
     }
 
     /// The current listing: the cached one, or a fresh walk when something changed since.
     pub fn listing(&self) -> Arc<Vec<String>> {
-        if self._watcher.is_none() {
+        if !self.watcher.is_watching() {
             return Arc::new(find::listing(&self.root));
         }
         let mut cached = self
@@ -74,7 +55,8 @@ mod tests {
     #[test]
     fn a_new_file_is_listed_after_the_watcher_sees_it() {
         let (dir, root) = crate::project::testing::project(&[("a.txt", "a")]);
-        let cache = TreeCache::new(Arc::new(root));
+        let watcher = Arc::new(ProjectWatcher::start(root.path()));
+        let cache = TreeCache::new(Arc::new(root), watcher);
         assert_eq!(*cache.listing(), ["a.txt"]);
         std::fs::write(dir.path().join("b.txt"), "b").expect("write");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

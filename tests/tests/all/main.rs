@@ -2,6 +2,7 @@
 
 mod clients;
 mod events;
+mod find_index;
 mod guest_units;
 mod harness;
 mod openapi;
