@@ -128,7 +128,10 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
     let project = std::env::current_dir().context("cannot read the current directory")?;
     let runtime = Arc::new(new_runtime(&paths)?);
     let inline_config = std::env::var("OPENCODE_CONFIG_CONTENT").ok();
-    let instances = Arc::new(Instances::new(runtime, paths, inline_config));
+    let database = paths.database();
+    let store = crate::store::Store::open(&database)
+        .with_context(|| format!("cannot open the session store {}", database.display()))?;
+    let instances = Arc::new(Instances::new(runtime, paths, inline_config, store));
     // The cwd's instance is made before listening: a broken configuration stops the start-up
     // instead of surfacing on the first request.
     let instance = instances.get(&project).await?;

@@ -40,6 +40,8 @@ pub struct WasmcodeSettings {
     pub limits: Option<Limits>,
     /// Per-plugin grants and limits, by plugin name.
     pub plugins: BTreeMap<String, PluginSettings>,
+    /// How the agent loop retries and how many steps it takes.
+    pub session: Option<crate::session::LoopSettings>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -21,10 +21,12 @@ use crate::plugins::{self, ToolRegistry};
 use crate::project::ProjectRoot;
 use crate::project::index::SearchIndex;
 use crate::project::tree::TreeCache;
-use crate::provider::{AuthStore, ProviderEnv, ProviderSet};
 use crate::project::watch::ProjectWatcher;
+use crate::provider::{AuthStore, ProviderEnv, ProviderSet};
 use crate::runtime::Runtime;
 use crate::server::AppState;
+use crate::session::Sessions;
+use crate::store::Store;
 use crate::tui::TuiQueue;
 
 /// The header clients use to name the project directory.
@@ -53,6 +55,16 @@ pub struct Instance {
     /// LLM providers and models from the configuration and the catalogue; keys are read at
     /// call time, so one stored with `PUT /auth` counts at once.
     pub providers: Arc<ProviderSet>,
+    /// The project's ID: the root commit's SHA, or `global` outside git (sessions are listed
+    /// per project).
+    pub project_id: String,
+}
+
+impl Instance {
+    /// The agents of this directory: the built-in ones adjusted by the configuration.
+    pub fn agents(&self) -> Result<Vec<crate::session::agent::Agent>, String> {
+        crate::session::agent::agents(&self.config.raw, &Ruleset::defaults())
+    }
 }
 
 /// Why an instance could not be created: bad directory (400) or bad configuration (400, with
@@ -85,13 +97,15 @@ pub struct Instances {
     /// The environment at start-up, where providers find their keys.
     provider_env: Arc<ProviderEnv>,
     live: Mutex<HashMap<PathBuf, Arc<Instance>>>,
+    sessions: Arc<Sessions>,
 }
 
 impl Instances {
-    pub fn new(runtime: Arc<Runtime>, paths: Paths, inline_config: Option<String>) -> Self {
+    pub fn new(runtime: Arc<Runtime>, paths: Paths, inline_config: Option<String>, store: Store) -> Self {
         let global_bus = GlobalBus::new(BusOptions::default());
         let auth = Arc::new(AuthStore::open(paths.auth_file()));
         Self {
+            sessions: Sessions::new(store, runtime.clone()),
             runtime,
             global_bus,
             paths,
@@ -118,6 +132,11 @@ impl Instances {
     /// Stored provider keys (`PUT /auth/{providerID}`).
     pub fn auth(&self) -> &Arc<AuthStore> {
         &self.auth
+    }
+
+    /// Every session, across directories.
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
     }
 
     /// The instance of `directory`, created (configuration read, plugins loaded) on first use.
@@ -151,6 +170,9 @@ impl Instances {
         let root = ProjectRoot::open(&directory)
             .map_err(|e| InstanceError::NoSuchDirectory(format!("{}: {e}", directory.display())))?;
         let project = crate::project::vcs::project_id(&directory);
+        // Checked now so a bad `agent` block is reported when the directory is first used.
+        crate::session::agent::agents(&config.raw, &Ruleset::defaults()).map_err(InstanceError::Config)?;
+        let project_id = project.clone().unwrap_or_else(|| "global".into());
         let bus = Bus::forwarding(
             BusOptions::default(),
             self.global_bus.clone(),
@@ -177,6 +199,7 @@ impl Instances {
             bus,
             created_ms,
             providers: Arc::new(providers),
+            project_id,
         })
     }
 

@@ -16,6 +16,7 @@ pub mod project;
 pub mod provider;
 pub mod runtime;
 pub mod server;
+pub mod session;
 pub mod store;
 pub mod tui;
 

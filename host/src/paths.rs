@@ -48,4 +48,9 @@ impl Paths {
     pub fn auth_file(&self) -> PathBuf {
         self.data.join("auth.json")
     }
+
+    /// The SQLite database: sessions, messages, parts, pending permission requests.
+    pub fn database(&self) -> PathBuf {
+        self.data.join("wasmcode.db")
+    }
 }

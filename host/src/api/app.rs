@@ -105,3 +105,14 @@ pub async fn formatter(Scoped(_instance): Scoped) -> Json<Vec<Value>> {
 pub async fn mcp(Scoped(_instance): Scoped) -> Json<Value> {
     Json(serde_json::json!({}))
 }
+
+/// The agents of the request's directory, sorted by name.
+#[utoipa::path(get, path = "/agent", operation_id = "app.agents", tag = "app",
+    params(("directory" = Option<String>, Query, description = "The project directory")),
+    responses((status = 200, description = "List of agents", body = Vec<crate::session::agent::Agent>)))]
+pub async fn agents(Scoped(instance): Scoped) -> Result<Json<Vec<crate::session::agent::Agent>>, ApiError> {
+    instance
+        .agents()
+        .map(Json)
+        .map_err(|e| ApiError::bad_request(format!("invalid agent configuration: {e}"), "Config"))
+}

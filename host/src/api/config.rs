@@ -22,6 +22,14 @@ fn view(instance: &Instance) -> serde_json::Value {
         "agent": {},
     });
     crate::config::merge(&mut out, instance.config.raw.clone());
+    // Secrets never leave the server: provider keys and the server's bearer tokens.
+    crate::provider::redact::config(&mut out);
+    if let Some(auth) = out
+        .pointer_mut("/server/auth")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        auth.remove("tokens");
+    }
     out
 }
 

@@ -47,6 +47,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
     }
 }
 
+/// A JSON body that may be absent: an empty body is `T::default()`. Like OpenCode, the body is
+/// read as JSON whatever its `Content-Type` says.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(status, "PayloadTooLargeError", rejection.body_text())
+                } else {
+                    ApiError::bad_request(rejection.body_text(), "Payload")
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}"), "Payload"))
+    }
+}
+
 fn query_message(text: &str) -> String {
     // serde_urlencoded says "missing field `provider`"; OpenCode says where, in its own form.
     if let Some(field) = text

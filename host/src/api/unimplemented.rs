@@ -17,83 +17,6 @@ macro_rules! not_yet {
 }
 
 not_yet!(
-    session_list,
-    get,
-    "/session",
-    "session.list",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_create,
-    post,
-    "/session",
-    "session.create",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_status,
-    get,
-    "/session/status",
-    "session.status",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_get,
-    get,
-    "/session/{sessionID}",
-    "session.get",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_delete,
-    delete,
-    "/session/{sessionID}",
-    "session.delete",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_update,
-    patch,
-    "/session/{sessionID}",
-    "session.update",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_children,
-    get,
-    "/session/{sessionID}/children",
-    "session.children",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_todo,
-    get,
-    "/session/{sessionID}/todo",
-    "session.todo",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_init,
-    post,
-    "/session/{sessionID}/init",
-    "session.init",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_fork,
-    post,
-    "/session/{sessionID}/fork",
-    "session.fork",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_abort,
-    post,
-    "/session/{sessionID}/abort",
-    "session.abort",
-    "sessions and the agent loop"
-);
-not_yet!(
     session_share,
     post,
     "/session/{sessionID}/share",
@@ -135,94 +58,12 @@ not_yet!(
     "session.unrevert",
     "sessions and the agent loop"
 );
-not_yet!(
-    permission_respond,
-    post,
-    "/session/{sessionID}/permissions/{permissionID}",
-    "permission.respond",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_messages,
-    get,
-    "/session/{sessionID}/message",
-    "session.messages",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_prompt,
-    post,
-    "/session/{sessionID}/message",
-    "session.prompt",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_message,
-    get,
-    "/session/{sessionID}/message/{messageID}",
-    "session.message",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_prompt_async,
-    post,
-    "/session/{sessionID}/prompt_async",
-    "session.prompt_async",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_command,
-    post,
-    "/session/{sessionID}/command",
-    "session.command",
-    "sessions and the agent loop"
-);
-not_yet!(
-    session_shell,
-    post,
-    "/session/{sessionID}/shell",
-    "session.shell",
-    "sessions and the agent loop"
-);
-not_yet!(
-    command_list,
-    get,
-    "/command",
-    "command.list",
-    "the server surface"
-);
 not_yet!(mcp_add, post, "/mcp", "mcp.add", "the server surface");
-not_yet!(app_agents, get, "/agent", "app.agents", "the server surface");
-not_yet!(
-    permission_reply,
-    post,
-    "/permission/{requestID}/reply",
-    "permission.reply",
-    "sessions and the agent loop"
-);
-not_yet!(
-    permission_list,
-    get,
-    "/permission",
-    "permission.list",
-    "sessions and the agent loop"
-);
 
 /// Every route above, for the router.
 macro_rules! unimplemented_routes {
     ($router:expr) => {
         $router
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_list))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_create))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_status))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_get))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_delete))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_update))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_children))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_todo))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_init))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_fork))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_abort))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_share))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_unshare))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_diff))
@@ -231,22 +72,7 @@ macro_rules! unimplemented_routes {
             ))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_revert))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::session_unrevert))
-            .routes(utoipa_axum::routes!(
-                $crate::api::unimplemented::permission_respond
-            ))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_messages))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_prompt))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_message))
-            .routes(utoipa_axum::routes!(
-                $crate::api::unimplemented::session_prompt_async
-            ))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_command))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_shell))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::command_list))
             .routes(utoipa_axum::routes!($crate::api::unimplemented::mcp_add))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::app_agents))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::permission_reply))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::permission_list))
     };
 }
 pub(crate) use unimplemented_routes;

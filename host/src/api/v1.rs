@@ -1,17 +1,26 @@
 //! The simple `/v1` surface: what a script or a web page can use with plain `fetch`.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::sse::Event as SseEvent;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use super::extract::ValidJson;
+use super::extract::{OptionalJson, ValidJson};
 use super::tool::ToolListItem;
 use crate::instance::Scoped;
 use crate::permission::PolicyAnswerer;
 use crate::runtime::ToolCall;
 use crate::server::AppState;
+use crate::session::chat::ChatInput;
+use crate::session::model::{MessageInfo, PartBody, Session};
+use crate::session::skill::{self, Skill};
+use crate::session::{CreateSession, Sessions};
 
 /// The result of running a tool directly.
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,4 +107,411 @@ pub async fn execute_tool(
         content: output.output,
         metadata: output.metadata,
     }))
+}
+
+/// `POST /v1/chat`'s answer, shaped as OpenAI's `chat.completion`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatCompletion {
+    /// `chatcmpl-` and the assistant message's ID.
+    pub id: String,
+    pub object: &'static str,
+    /// Epoch seconds.
+    pub created: u64,
+    /// `provider/model`.
+    pub model: String,
+    pub choices: Vec<ChatChoice>,
+    pub usage: ChatUsage,
+    /// The session the turn ran in: pass it back as `session_id` to continue.
+    pub session_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatChoice {
+    pub index: u32,
+    pub message: ChatReply,
+    /// `stop`, `length`, `tool_calls` (the turn stopped at a refused tool call) or
+    /// `content_filter`.
+    pub finish_reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatReply {
+    pub role: &'static str,
+    pub content: String,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ChatUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+}
+
+/// Runs one chat turn (tools included, under the permission rules; a rule that says `ask`
+/// refuses, as nobody can answer here) and answers when it is over.
+#[utoipa::path(post, path = "/v1/chat", operation_id = "v1.chat", tag = "v1",
+    request_body(content = ChatInput),
+    responses(
+        (status = 200, description = "The assistant's answer", body = ChatCompletion),
+        (status = 400, description = "Bad request", body = super::error::ErrorBody),
+        (status = 502, description = "The model could not be reached", body = super::error::ErrorBody),
+    ))]
+pub async fn chat(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+    ValidJson(input): ValidJson<ChatInput>,
+) -> Result<Json<ChatCompletion>, ApiError> {
+    let started = crate::session::model::now_ms();
+    let sessions = state.instances.sessions().clone();
+    let turn = sessions.chat(&instance, input, &state.instances.paths().config)?;
+    let session_id = turn.session_id.clone();
+    let model = format!("{}/{}", turn.model.provider_id, turn.model.model_id);
+    // A client that goes away aborts the turn.
+    let guard = AbortOnDrop::new(sessions.clone(), session_id.clone());
+    let answer = turn.submitted.answer().await?;
+    guard.disarm();
+    let MessageInfo::Assistant(info) = &answer.info else {
+        return Err(ApiError::internal("the turn ended without an assistant message"));
+    };
+    if let Some(error) = &info.error {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "UpstreamError",
+            error.message().to_string(),
+        ));
+    }
+    let content = answer
+        .parts
+        .iter()
+        .filter_map(|part| match &part.body {
+            PartBody::Text { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("");
+    let usage = turn_usage(&sessions, &session_id, started);
+    Ok(Json(ChatCompletion {
+        id: format!("chatcmpl-{}", info.id),
+        object: "chat.completion",
+        created: info.time.created / 1000,
+        model,
+        choices: vec![ChatChoice {
+            index: 0,
+            message: ChatReply {
+                role: "assistant",
+                content,
+            },
+            finish_reason: openai_finish(info.finish.as_deref()),
+        }],
+        usage,
+        session_id,
+    }))
+}
+
+fn openai_finish(finish: Option<&str>) -> String {
+    match finish {
+        Some("length") => "length",
+        Some("tool-calls") => "tool_calls",
+        Some("content-filter") => "content_filter",
+        _ => "stop",
+    }
+    .into()
+}
+
+/// The tokens of every model call of the turn that started at `since`.
+fn turn_usage(sessions: &Sessions, session_id: &str, since: u64) -> ChatUsage {
+    let mut usage = ChatUsage::default();
+    for message in sessions.messages(session_id, None).unwrap_or_default() {
+        if let MessageInfo::Assistant(info) = &message.info
+            && info.time.created >= since
+        {
+            usage.prompt_tokens += info.tokens.input + info.tokens.cache.read + info.tokens.cache.write;
+            usage.completion_tokens += info.tokens.output + info.tokens.reasoning;
+        }
+    }
+    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    usage
+}
+
+/// Aborts a session's turn when dropped armed: the client of a chat went away.
+struct AbortOnDrop {
+    sessions: Arc<Sessions>,
+    session_id: String,
+    armed: bool,
+}
+
+impl AbortOnDrop {
+    fn new(sessions: Arc<Sessions>, session_id: String) -> Self {
+        Self {
+            sessions,
+            session_id,
+            armed: true,
+        }
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            let sessions = self.sessions.clone();
+            let id = std::mem::take(&mut self.session_id);
+            tracing::info!(session = %id, "chat client went away: aborting the turn");
+            tokio::spawn(async move {
+                let _ = sessions.abort(&id).await;
+            });
+        }
+    }
+}
+
+/// The same turn as `POST /v1/chat`, streamed as server-sent events named as Anthropic's
+/// (`content_block_start`, `content_block_delta`, `content_block_stop`, `message_stop`), plus
+/// `tool_use` for tool activity, `error`, `message_delta` with the usage, and `ping`
+/// heartbeats. Closing the stream aborts the turn.
+#[utoipa::path(post, path = "/v1/chat/stream", operation_id = "v1.chat.stream", tag = "v1",
+    request_body(content = ChatInput),
+    responses(
+        (status = 200, description = "The answer as server-sent events", content_type = "text/event-stream"),
+        (status = 400, description = "Bad request", body = super::error::ErrorBody),
+    ))]
+pub async fn chat_stream(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+    ValidJson(input): ValidJson<ChatInput>,
+) -> Result<Response, ApiError> {
+    let started = crate::session::model::now_ms();
+    // Subscribed before the turn starts, so no event of it is missed.
+    let subscription = instance.bus.subscribe(None);
+    let sessions = state.instances.sessions().clone();
+    let turn = sessions.chat(&instance, input, &state.instances.paths().config)?;
+    let stream = ChatStream {
+        subscription,
+        guard: Some(AbortOnDrop::new(sessions.clone(), turn.session_id.clone())),
+        sessions,
+        session_id: turn.session_id,
+        started,
+        blocks: std::collections::HashMap::new(),
+        tools: std::collections::HashMap::new(),
+        queue: std::collections::VecDeque::new(),
+        done: false,
+        _answer: turn.submitted,
+    };
+    let events = futures_util::stream::unfold(stream, |mut stream| async move {
+        let event = stream.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(event), stream))
+    });
+    let heartbeat = axum::response::sse::KeepAlive::new()
+        .interval(std::time::Duration::from_secs(15))
+        .event(SseEvent::default().event("ping").data(r#"{"type":"ping"}"#));
+    Ok(axum::response::sse::Sse::new(events)
+        .keep_alive(heartbeat)
+        .into_response())
+}
+
+/// Turns the session's bus events into the chat stream's events.
+struct ChatStream {
+    subscription: crate::bus::Subscription<crate::bus::Event>,
+    guard: Option<AbortOnDrop>,
+    sessions: Arc<Sessions>,
+    session_id: String,
+    started: u64,
+    /// Text part ID → content block index.
+    blocks: std::collections::HashMap<String, usize>,
+    /// Tool part ID → last status sent.
+    tools: std::collections::HashMap<String, String>,
+    queue: std::collections::VecDeque<SseEvent>,
+    done: bool,
+    /// Keeps the turn's answer channel alive while streaming.
+    _answer: crate::session::Submitted,
+}
+
+fn sse(name: &str, data: serde_json::Value) -> SseEvent {
+    SseEvent::default().event(name).data(data.to_string())
+}
+
+impl ChatStream {
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some(event);
+            }
+            if self.done {
+                return None;
+            }
+            let Some(published) = self.subscription.recv().await else {
+                // Lagged far behind or the bus is gone: end the stream (the turn goes on).
+                self.queue.push_back(sse("error", json!({"type": "error", "error": {
+                    "type": "stream_lagged", "message": "the event stream fell behind; the turn continues in its session"}})));
+                self.done = true;
+                if let Some(guard) = self.guard.take() {
+                    guard.disarm();
+                }
+                continue;
+            };
+            self.translate(&published.message);
+        }
+    }
+
+    fn translate(&mut self, event: &crate::bus::Event) {
+        let properties = &event.properties;
+        if properties["sessionID"].as_str() != Some(&self.session_id) {
+            return;
+        }
+        match event.r#type.as_str() {
+            "message.part.updated" => self.part(&properties["part"]),
+            "message.part.delta" if properties["field"] == "text" => {
+                let id = properties["partID"].as_str().unwrap_or_default();
+                if self.blocks.contains_key(id) {
+                    self.queue.push_back(sse(
+                        "content_block_delta",
+                        json!({
+                        "type": "content_block_delta", "delta": {"text": properties["delta"]}}),
+                    ));
+                }
+            }
+            "session.error" => {
+                let error = &properties["error"];
+                self.queue.push_back(sse(
+                    "error",
+                    json!({"type": "error", "error": {
+                    "type": error["name"], "message": error["data"]["message"]}}),
+                ));
+            }
+            "session.idle" => {
+                let usage = turn_usage(&self.sessions, &self.session_id, self.started);
+                self.queue.push_back(sse(
+                    "message_delta",
+                    json!({"type": "message_delta",
+                    "session_id": self.session_id, "usage": usage}),
+                ));
+                self.queue
+                    .push_back(sse("message_stop", json!({"type": "message_stop"})));
+                self.done = true;
+                if let Some(guard) = self.guard.take() {
+                    guard.disarm();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn part(&mut self, part: &serde_json::Value) {
+        let id = part["id"].as_str().unwrap_or_default().to_string();
+        match part["type"].as_str() {
+            // Assistant text only: the user's parts carry no `time`.
+            Some("text") if !part["time"].is_null() => {
+                if !self.blocks.contains_key(&id) {
+                    let index = self.blocks.len();
+                    self.blocks.insert(id.clone(), index);
+                    self.queue.push_back(sse(
+                        "content_block_start",
+                        json!({"type": "content_block_start", "index": index}),
+                    ));
+                }
+                if !part["time"]["end"].is_null() {
+                    let index = self.blocks[&id];
+                    self.queue.push_back(sse(
+                        "content_block_stop",
+                        json!({"type": "content_block_stop", "index": index}),
+                    ));
+                }
+            }
+            Some("tool") => {
+                let state = &part["state"];
+                let status = state["status"].as_str().unwrap_or_default().to_string();
+                if self.tools.get(&id) == Some(&status) {
+                    return;
+                }
+                self.tools.insert(id, status.clone());
+                let mut data =
+                    json!({"type": "tool_use", "id": part["callID"], "name": part["tool"], "status": status});
+                if status != "pending" {
+                    data["input"] = state["input"].clone();
+                }
+                match status.as_str() {
+                    "completed" => data["output"] = state["output"].clone(),
+                    "error" => data["error"] = state["error"].clone(),
+                    _ => {}
+                }
+                self.queue.push_back(sse("tool_use", data));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The models of every connected provider.
+#[utoipa::path(get, path = "/v1/models", operation_id = "v1.models", tag = "v1",
+    responses((status = 200, description = "Models, as OpenAI lists them", body = Object)))]
+pub async fn models(Scoped(instance): Scoped) -> Json<serde_json::Value> {
+    let default = instance.providers.default_model().ok().map(|m| m.to_string());
+    let data: Vec<serde_json::Value> = instance
+        .providers
+        .connected()
+        .into_iter()
+        .flat_map(|provider| {
+            let default = default.clone();
+            provider.models.into_iter().map(move |model| {
+                let id = format!("{}/{}", provider.id, model.id);
+                json!({
+                    "id": id, "object": "model", "owned_by": provider.id, "name": model.name,
+                    "context_length": model.limit.context, "max_output_tokens": model.limit.output,
+                    "tool_call": model.capabilities.toolcall, "default": default.as_deref() == Some(id.as_str()),
+                })
+            })
+        })
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+/// The skills of the project and of the global configuration.
+#[utoipa::path(get, path = "/v1/skills", operation_id = "v1.skills", tag = "v1",
+    responses((status = 200, description = "Skills", body = Vec<Skill>)))]
+pub async fn skills(State(state): State<AppState>, Scoped(instance): Scoped) -> Json<Vec<Skill>> {
+    Json(skill::list(&instance.directory, &state.instances.paths().config))
+}
+
+/// List skills (OpenCode's route).
+#[utoipa::path(get, path = "/skill", operation_id = "app.skills", tag = "app",
+    params(("directory" = Option<String>, Query, description = "The project directory")),
+    responses((status = 200, description = "List of skills", body = Vec<Skill>)))]
+pub async fn app_skills(State(state): State<AppState>, Scoped(instance): Scoped) -> Json<Vec<Skill>> {
+    Json(skill::list(&instance.directory, &state.instances.paths().config))
+}
+
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    pub title: Option<String>,
+}
+
+/// The project's sessions, newest first (the same sessions as `GET /session`).
+#[utoipa::path(get, path = "/v1/sessions", operation_id = "v1.sessions.list", tag = "v1",
+    responses((status = 200, description = "Sessions", body = Vec<Session>)))]
+pub async fn sessions_list(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+) -> Result<Json<Vec<Session>>, ApiError> {
+    Ok(Json(
+        state.instances.sessions().list(&instance, &Default::default())?,
+    ))
+}
+
+/// Create a session.
+#[utoipa::path(post, path = "/v1/sessions", operation_id = "v1.sessions.create", tag = "v1",
+    request_body(content = NewSession),
+    responses((status = 200, description = "The new session", body = Session)))]
+pub async fn sessions_create(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+    OptionalJson(input): OptionalJson<NewSession>,
+) -> Result<Json<Session>, ApiError> {
+    let create = CreateSession {
+        title: input.title,
+        ..CreateSession::default()
+    };
+    Ok(Json(state.instances.sessions().create(&instance, create)?))
 }

@@ -608,6 +608,8 @@ mod tests {
             models,
             [
                 "claude-sonnet-4-5",
+                "claude-sonnet-4-20250514",
+                "claude-opus-4-20250514",
                 "claude-haiku-4-5",
                 "claude-3-5-haiku",
                 "claude-next"

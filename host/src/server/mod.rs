@@ -64,6 +64,28 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(api::provider::auth_set, api::provider::auth_remove))
         .routes(routes!(api::provider::provider_oauth_authorize))
         .routes(routes!(api::provider::provider_oauth_callback))
+        .routes(routes!(api::session::list, api::session::create))
+        .routes(routes!(api::session::status))
+        .routes(routes!(
+            api::session::get,
+            api::session::delete,
+            api::session::update
+        ))
+        .routes(routes!(api::session::children))
+        .routes(routes!(api::session::todo))
+        .routes(routes!(api::session::fork))
+        .routes(routes!(api::session::abort))
+        .routes(routes!(api::session::messages, api::session::prompt))
+        .routes(routes!(api::session::message))
+        .routes(routes!(api::session::prompt_async))
+        .routes(routes!(api::session::respond))
+        .routes(routes!(api::permission::list))
+        .routes(routes!(api::permission::reply))
+        .routes(routes!(api::app::agents))
+        .routes(routes!(api::session::command))
+        .routes(routes!(api::session::shell))
+        .routes(routes!(api::session::commands))
+        .routes(routes!(api::session::init))
         .routes(routes!(api::app::log))
         .routes(routes!(api::app::lsp))
         .routes(routes!(api::app::formatter))
@@ -83,6 +105,12 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(api::tool::list))
         .routes(routes!(api::v1::tools))
         .routes(routes!(api::v1::execute_tool))
+        .routes(routes!(api::v1::chat))
+        .routes(routes!(api::v1::chat_stream))
+        .routes(routes!(api::v1::models))
+        .routes(routes!(api::v1::skills))
+        .routes(routes!(api::v1::app_skills))
+        .routes(routes!(api::v1::sessions_list, api::v1::sessions_create))
 }
 
 /// The OpenAPI 3.1 document of every route.

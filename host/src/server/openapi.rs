@@ -45,6 +45,13 @@ pub fn complete(doc: &mut OpenApi) {
             if operation.request_body.is_some() {
                 add_error(operation, "413", "Request body too large");
             }
+            if path.contains('{') {
+                add_error(
+                    operation,
+                    "404",
+                    "Not found: an object the path names does not exist",
+                );
+            }
         }
     }
 }

@@ -46,7 +46,8 @@ impl Tool for ReadTool {
         let shown = ctx.display(&relative);
         let title = relative.to_string_lossy().into_owned();
 
-        ctx.ask(Permission::new("read", vec![shown.clone()]).always(vec!["*".into()]))?;
+        // Rules match project-relative paths (`*.env`), as OpenCode's patterns are.
+        ctx.ask(Permission::new("read", vec![title.clone()]).always(vec!["*".into()]))?;
 
         let offset = usize::try_from(args.offset.unwrap_or(1)).unwrap_or(usize::MAX);
         let limit = usize::try_from(args.limit.unwrap_or(DEFAULT_READ_LIMIT as u64)).unwrap_or(usize::MAX);

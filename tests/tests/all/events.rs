@@ -2,80 +2,9 @@
 //! sequence lines, events of the request's directory, the global stream's wrapping, and
 //! `Last-Event-ID` replay and resync.
 
-use std::time::Duration;
+use serde_json::json;
 
-use serde_json::{Value, json};
-
-use crate::harness::{Server, TestEnv};
-
-/// An SSE message: its `id:` line (if any) and its `data:` JSON.
-#[derive(Debug)]
-struct Message {
-    id: Option<u64>,
-    data: Value,
-}
-
-struct Stream {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl Stream {
-    async fn open(server: &Server, path: &str, last_event_id: Option<u64>) -> Self {
-        let mut request = server.http.get(server.url(path));
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id.to_string());
-        }
-        let response = request.send().await.expect("the stream opens");
-        assert_eq!(response.status().as_u16(), 200);
-        assert_eq!(response.headers()["content-type"], "text/event-stream");
-        assert_eq!(response.headers()["cache-control"], "no-cache, no-transform");
-        Self {
-            response,
-            buffer: String::new(),
-        }
-    }
-
-    async fn next(&mut self) -> Message {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let frame: String = self.buffer.drain(..end + 2).collect();
-                let mut message = Message {
-                    id: None,
-                    data: Value::Null,
-                };
-                for line in frame.lines() {
-                    if let Some(id) = line.strip_prefix("id: ") {
-                        message.id = Some(id.parse().expect("numeric id"));
-                    } else if let Some(data) = line.strip_prefix("data: ") {
-                        message.data = serde_json::from_str(data).expect("JSON data");
-                    }
-                }
-                return message;
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
-                .await
-                .expect("a message within 10 s")
-                .expect("the stream stays up")
-                .expect("the stream did not end");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-
-    /// The next message that is not a heartbeat.
-    async fn next_event(&mut self) -> Message {
-        loop {
-            let message = self.next().await;
-            let kind = message.data["type"]
-                .as_str()
-                .or(message.data["payload"]["type"].as_str())
-                .unwrap_or_default();
-            if kind != "server.heartbeat" {
-                return message;
-            }
-        }
-    }
-}
+use crate::harness::{Server, SseStream as Stream, TestEnv};
 
 fn serve(env: &TestEnv) -> Server {
     env.serve_with(|c| {

@@ -208,6 +208,30 @@ impl Server {
         (status, response.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Any request, with an optional JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the request reaches the server");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn patch(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
     /// Asserts the server is alive and well.
     pub async fn assert_healthy(&self) {
         let (status, body) = self.get("/global/health").await;
@@ -315,4 +339,92 @@ pub fn git(project: &Path, args: &[&str]) {
         .status()
         .expect("git runs");
     assert!(status.success(), "git {args:?}");
+}
+
+/// An SSE message: its `id:` line (if any) and its `data:` JSON.
+#[derive(Debug)]
+pub struct SseMessage {
+    pub id: Option<u64>,
+    pub data: serde_json::Value,
+}
+
+pub struct SseStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseStream {
+    pub async fn open(server: &Server, path: &str, last_event_id: Option<u64>) -> Self {
+        let mut request = server.http.get(server.url(path));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.expect("the stream opens");
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        assert_eq!(response.headers()["cache-control"], "no-cache, no-transform");
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    pub async fn next(&mut self) -> SseMessage {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut message = SseMessage {
+                    id: None,
+                    data: serde_json::Value::Null,
+                };
+                for line in frame.lines() {
+                    if let Some(id) = line.strip_prefix("id: ") {
+                        message.id = Some(id.parse().expect("numeric id"));
+                    } else if let Some(data) = line.strip_prefix("data: ") {
+                        message.data = serde_json::from_str(data).expect("JSON data");
+                    }
+                }
+                return message;
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), self.response.chunk())
+                .await
+                .expect("a message within 10 s")
+                .expect("the stream stays up")
+                .expect("the stream did not end");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// The next message that is not a heartbeat.
+    pub async fn next_event(&mut self) -> SseMessage {
+        loop {
+            let message = self.next().await;
+            let kind = message.data["type"]
+                .as_str()
+                .or(message.data["payload"]["type"].as_str())
+                .unwrap_or_default();
+            if kind != "server.heartbeat" {
+                return message;
+            }
+        }
+    }
+}
+
+impl SseStream {
+    /// Events (not heartbeats) until one satisfies `stop`, that one included; each as its
+    /// `data` JSON.
+    pub async fn until(
+        &mut self,
+        mut stop: impl FnMut(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let mut seen = Vec::new();
+        loop {
+            let message = self.next_event().await;
+            let done = stop(&message.data);
+            seen.push(message.data);
+            if done {
+                return seen;
+            }
+        }
+    }
 }

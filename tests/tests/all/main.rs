@@ -1,5 +1,6 @@
 //! wasmcode's integration tests: one test binary (as wasmtime does), one module per area.
 
+mod agent_loop;
 mod clients;
 mod events;
 mod find_index;
@@ -13,4 +14,6 @@ mod sandbox;
 mod schemathesis;
 mod security;
 mod server;
+mod sessions;
 mod tools;
+mod v1_chat;

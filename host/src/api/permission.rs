@@ -1,0 +1,57 @@
+//! `/permission`: the pending permission requests of every session, and their replies.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::extract::ValidJson;
+use super::session::reply_error;
+use crate::instance::Scoped;
+use crate::server::AppState;
+use crate::session::{PermissionRequest, Reply};
+
+/// Pending permission requests, oldest first.
+#[utoipa::path(get, path = "/permission", operation_id = "permission.list", tag = "permission",
+    responses((status = 200, description = "List of pending permissions", body = Vec<PermissionRequest>)))]
+pub async fn list(State(state): State<AppState>) -> Json<Vec<PermissionRequest>> {
+    Json(state.instances.sessions().broker().list())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    reply: Reply,
+    /// With `reject`: feedback for the model, and the turn goes on.
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RequestPath {
+    #[serde(rename = "requestID")]
+    request_id: String,
+}
+
+/// Answer a permission request: `once`, `always` or `reject` (with an optional message).
+#[utoipa::path(post, path = "/permission/{requestID}/reply", operation_id = "permission.reply", tag = "permission",
+    request_body(content = ReplyBody),
+    responses(
+        (status = 200, description = "Permission processed successfully", body = bool, content_type = "application/json"),
+        (status = 404, description = "Unknown request"),
+        (status = 409, description = "Already answered"),
+    ))]
+pub async fn reply(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+    Path(path): Path<RequestPath>,
+    ValidJson(body): ValidJson<ReplyBody>,
+) -> Response {
+    match state
+        .instances
+        .sessions()
+        .reply(&instance, &path.request_id, body.reply, body.message)
+    {
+        Ok(()) => Json(true).into_response(),
+        Err(error) => reply_error(error),
+    }
+}

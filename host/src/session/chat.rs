@@ -1,0 +1,280 @@
+//! The stateless chat of the `/v1` surface on top of sessions: a list of `{role, content}`
+//! messages becomes a session (new, or the one named by `session_id`) whose last user message
+//! is answered by the same loop as `POST /session/{id}/message`. Nobody can answer a permission
+//! ask here, so `ask` rules refuse instead of waiting.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::model::{
+    AssistantMessage, MessageInfo, MessagePath, MessageTime, ModelRef, Part, PartBody, Tokens, UserMessage,
+    now_ms,
+};
+use super::{
+    Asks, CreateSession, PartInput, PromptInput, SessionError, Sessions, Submitted, message_record,
+    part_record, run, skill,
+};
+use crate::bus::Identifier;
+use crate::instance::Instance;
+use crate::store::Write;
+
+/// One message of a chat request.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatMessageInput {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text: a string, or OpenAI-style content blocks (`[{"type":"text","text":…}]`).
+    #[schema(value_type = Object)]
+    pub content: serde_json::Value,
+}
+
+/// `POST /v1/chat` and `/v1/chat/stream`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatInput {
+    pub messages: Vec<ChatMessageInput>,
+    /// `provider/model`, or a model id any connected provider offers; default: the configured
+    /// model.
+    pub model: Option<String>,
+    /// Skills whose instructions are added to the system prompt.
+    pub skills: Option<Vec<String>>,
+    /// Continue this session instead of starting one.
+    pub session_id: Option<String>,
+    /// Accepted for OpenAI compatibility; `/v1/chat/stream` is the streaming variant.
+    pub stream: Option<bool>,
+}
+
+/// A chat turn under way: its session, and the loop's answer to come.
+pub struct ChatTurn {
+    pub session_id: String,
+    pub model: ModelRef,
+    pub submitted: Submitted,
+}
+
+impl Sessions {
+    pub fn chat(
+        self: &Arc<Self>,
+        instance: &Arc<Instance>,
+        input: ChatInput,
+        global_config: &std::path::Path,
+    ) -> Result<ChatTurn, SessionError> {
+        let bad = |message: String| SessionError::BadRequest(message);
+        let mut system = Vec::new();
+        let mut turns = Vec::new();
+        for (index, message) in input.messages.iter().enumerate() {
+            let text = content_text(&message.content).ok_or_else(|| {
+                bad(format!(
+                    "messages[{index}].content must be a string or text blocks"
+                ))
+            })?;
+            match message.role.as_str() {
+                "system" => system.push(text),
+                "user" | "assistant" => turns.push((message.role.as_str(), text)),
+                other => {
+                    return Err(bad(format!(
+                        "messages[{index}].role must be system, user or assistant, got {other:?}"
+                    )));
+                }
+            }
+        }
+        let Some((role, prompt)) = turns.pop() else {
+            return Err(bad("messages must contain at least one user message".into()));
+        };
+        if role != "user" {
+            return Err(bad("the last message must be a user message".into()));
+        }
+        if prompt.trim().is_empty() {
+            return Err(bad("the last user message is empty".into()));
+        }
+        if let Some(names) = &input.skills {
+            let available = skill::list(&instance.directory, global_config);
+            system.extend(skill::instructions(&available, names).map_err(bad)?);
+        }
+        let model = match &input.model {
+            Some(name) => Some(find_model(instance, name)?),
+            None => None,
+        };
+
+        let session_id = match &input.session_id {
+            Some(id) => self.get(id)?.id,
+            None => {
+                let title: String = prompt
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(60)
+                    .collect();
+                let session = self.create(
+                    instance,
+                    CreateSession {
+                        title: Some(title),
+                        ..CreateSession::default()
+                    },
+                )?;
+                let model = match &model {
+                    Some(model) => model.clone(),
+                    None => {
+                        let agents = instance.agents().map_err(SessionError::BadRequest)?;
+                        let agent = run::choose_agent(&agents, None, &session)?;
+                        run::choose_model(instance, None, &agent, &session)?
+                    }
+                };
+                self.seed_history(instance, &session.id, &turns, &model)?;
+                session.id
+            }
+        };
+        let prompt = PromptInput {
+            message_id: None,
+            model: model.clone(),
+            agent: None,
+            no_reply: false,
+            tools: None,
+            format: None,
+            system: (!system.is_empty()).then(|| system.join("\n\n")),
+            variant: None,
+            parts: vec![PartInput::Text {
+                text: prompt,
+                id: None,
+                synthetic: None,
+            }],
+        };
+        let submitted = self.submit_with(instance, &session_id, prompt, Asks::Refuse)?;
+        let model = match model {
+            Some(model) => model,
+            None => self.get(&session_id)?.model.map_or_else(
+                || ModelRef {
+                    provider_id: String::new(),
+                    model_id: String::new(),
+                },
+                |m| ModelRef {
+                    provider_id: m.provider_id,
+                    model_id: m.id,
+                },
+            ),
+        };
+        Ok(ChatTurn {
+            session_id,
+            model,
+            submitted,
+        })
+    }
+
+    /// Stores the conversation a stateless chat brought along, before its last user message.
+    fn seed_history(
+        &self,
+        instance: &Instance,
+        session_id: &str,
+        turns: &[(&str, String)],
+        model: &ModelRef,
+    ) -> Result<(), SessionError> {
+        let mut batch = Vec::new();
+        let mut last_user = String::new();
+        let directory = instance.directory.display().to_string();
+        for (role, text) in turns {
+            let id = Identifier::ascending("msg");
+            let now = now_ms();
+            let info = if *role == "user" {
+                last_user = id.clone();
+                MessageInfo::User(UserMessage {
+                    id: id.clone(),
+                    session_id: session_id.into(),
+                    time: MessageTime {
+                        created: now,
+                        completed: None,
+                    },
+                    summary: None,
+                    agent: super::agent::DEFAULT_AGENT.into(),
+                    model: model.clone(),
+                    system: None,
+                    tools: None,
+                })
+            } else {
+                MessageInfo::Assistant(AssistantMessage {
+                    id: id.clone(),
+                    session_id: session_id.into(),
+                    time: MessageTime {
+                        created: now,
+                        completed: Some(now),
+                    },
+                    parent_id: last_user.clone(),
+                    model_id: model.model_id.clone(),
+                    provider_id: model.provider_id.clone(),
+                    mode: super::agent::DEFAULT_AGENT.into(),
+                    agent: super::agent::DEFAULT_AGENT.into(),
+                    path: MessagePath {
+                        cwd: directory.clone(),
+                        root: directory.clone(),
+                    },
+                    cost: 0.0,
+                    tokens: Tokens::default(),
+                    finish: Some("stop".into()),
+                    error: None,
+                })
+            };
+            batch.push(Write::Message(message_record(&info)));
+            batch.push(Write::Part(part_record(&Part {
+                id: Identifier::ascending("prt"),
+                session_id: session_id.into(),
+                message_id: id,
+                body: PartBody::Text {
+                    text: text.clone(),
+                    synthetic: None,
+                    time: None,
+                },
+            })));
+        }
+        self.store.apply(&batch)?;
+        Ok(())
+    }
+}
+
+/// The text of a message's `content`: a string, or the concatenated text blocks.
+fn content_text(content: &serde_json::Value) -> Option<String> {
+    match content {
+        serde_json::Value::String(text) => Some(text.clone()),
+        serde_json::Value::Array(blocks) => blocks
+            .iter()
+            .map(|block| match block.get("type").and_then(|t| t.as_str()) {
+                Some("text") => block.get("text").and_then(|t| t.as_str()).map(String::from),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|texts| texts.join("\n")),
+        _ => None,
+    }
+}
+
+/// A model named as `provider/model`, or by its id alone when exactly one connected provider
+/// offers it.
+fn find_model(instance: &Instance, name: &str) -> Result<ModelRef, SessionError> {
+    if let Ok(resolved) = instance.providers.resolve(name) {
+        return Ok(ModelRef {
+            provider_id: resolved.provider_id,
+            model_id: resolved.model_id,
+        });
+    }
+    let offering: Vec<String> = instance
+        .providers
+        .connected()
+        .into_iter()
+        .filter(|provider| provider.models.iter().any(|m| m.id == name))
+        .map(|provider| provider.id)
+        .collect();
+    match offering.as_slice() {
+        [provider] => Ok(ModelRef {
+            provider_id: provider.clone(),
+            model_id: name.into(),
+        }),
+        [] => Err(SessionError::Model(format!(
+            "unknown model {name:?}: name it as provider/model (GET /v1/models lists them)"
+        ))),
+        several => Err(SessionError::Model(format!(
+            "model {name:?} is offered by {}: name it as provider/model",
+            several.join(", ")
+        ))),
+    }
+}

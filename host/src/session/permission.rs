@@ -1,0 +1,566 @@
+//! Pending permission asks: a tool's `ask-permission` that the rules leave to the user becomes a
+//! request (`per_…`), stored, published as `permission.asked`, and answered by
+//! `POST /permission/{id}/reply` (or the legacy session route). The first reply wins; a reply to
+//! an answered request is a conflict, to an unknown one not found.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use utoipa::ToSchema;
+
+use super::events;
+use super::model::now_ms;
+use crate::bus::{Bus, Identifier};
+use crate::permission::{Action, Rule, Ruleset};
+use crate::runtime::{PermissionAsk, PermissionRefusal};
+use crate::store::{PermissionRecord, Store, Write};
+
+/// How many answered request IDs are remembered to tell "already answered" (409) from "unknown"
+/// (404).
+const ANSWERED_MEMORY: usize = 4096;
+
+/// The tool call a request comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ToolRef {
+    #[serde(rename = "messageID")]
+    pub message_id: String,
+    #[serde(rename = "callID")]
+    pub call_id: String,
+}
+
+/// A pending request, as `permission.asked` and `GET /permission` show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PermissionRequest {
+    pub id: String,
+    #[serde(rename = "sessionID")]
+    pub session_id: String,
+    pub permission: String,
+    pub patterns: Vec<String>,
+    pub metadata: serde_json::Value,
+    pub always: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<ToolRef>,
+}
+
+/// A user's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Reply {
+    /// Allow this call.
+    Once,
+    /// Allow this call and, for the rest of the session, what the request's `always` patterns
+    /// cover.
+    Always,
+    /// Refuse.
+    Reject,
+}
+
+impl Reply {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Once => "once",
+            Self::Always => "always",
+            Self::Reject => "reject",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReplyError {
+    #[error("Permission request not found: {0}")]
+    NotFound(String),
+    #[error("Permission request {0} was already answered")]
+    AlreadyAnswered(String),
+}
+
+/// What the asking call learns.
+type Answer = Result<(), PermissionRefusal>;
+
+struct Pending {
+    request: PermissionRequest,
+    bus: Option<Bus>,
+    /// `None` for requests restored from the store after a restart: nobody waits on them.
+    waiter: Option<oneshot::Sender<Answer>>,
+}
+
+#[derive(Default)]
+struct State {
+    pending: HashMap<String, Pending>,
+    answered: VecDeque<String>,
+    /// Rules granted with "always", per session.
+    approved: HashMap<String, Vec<Rule>>,
+}
+
+/// What a reply did.
+#[derive(Debug)]
+pub struct Replied {
+    pub request: PermissionRequest,
+    /// Whether a running tool call was waiting for it (false for requests restored after a
+    /// restart).
+    pub delivered: bool,
+}
+
+/// Every pending request of the server.
+#[derive(Clone)]
+pub struct Broker {
+    store: Store,
+    state: Arc<Mutex<State>>,
+}
+
+impl Broker {
+    /// A broker holding the requests left pending in the store by an earlier run.
+    pub fn restore(store: Store) -> Self {
+        let mut state = State::default();
+        match store.permissions() {
+            Ok(records) => {
+                for record in records {
+                    match serde_json::from_str::<PermissionRequest>(&record.data) {
+                        Ok(request) => {
+                            state.pending.insert(
+                                request.id.clone(),
+                                Pending {
+                                    request,
+                                    bus: None,
+                                    waiter: None,
+                                },
+                            );
+                        }
+                        Err(e) => {
+                            tracing::warn!(id = %record.id, "skipping an unreadable permission request: {e}")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::error!("could not load pending permission requests: {e}"),
+        }
+        Self {
+            store,
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every update is a single map operation; a poisoned lock still holds consistent data.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Pending requests, oldest first.
+    pub fn list(&self) -> Vec<PermissionRequest> {
+        let mut list: Vec<_> = self.lock().pending.values().map(|p| p.request.clone()).collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    }
+
+    /// The rules granted with "always" in `session_id`.
+    pub fn approved(&self, session_id: &str) -> Vec<Rule> {
+        self.lock().approved.get(session_id).cloned().unwrap_or_default()
+    }
+
+    /// Decides `ask` from `rules` (plus what the session approved with "always"), asking the user
+    /// when the rules say `ask`. Suspends until the user replies; dropping the future withdraws
+    /// the request.
+    pub async fn ask(
+        &self,
+        bus: &Bus,
+        rules: &Ruleset,
+        session_id: &str,
+        tool: Option<ToolRef>,
+        ask: PermissionAsk,
+        interactive: bool,
+    ) -> Answer {
+        let mut rules = rules.clone();
+        rules.extend(self.approved(session_id));
+        let mut needs_user = false;
+        for pattern in &ask.patterns {
+            match rules.evaluate(&ask.permission, pattern) {
+                (Action::Allow, _) => {}
+                (Action::Deny, rule) => {
+                    let rule = rule
+                        .map(|r| format!("{} {} {}", r.permission, r.pattern, "deny"))
+                        .unwrap_or_default();
+                    return Err(PermissionRefusal::Denied(format!(
+                        "The user has specified a rule which prevents you from using this specific tool \
+                         call: `{}` on {pattern} is denied by `{rule}`",
+                        ask.permission
+                    )));
+                }
+                (Action::Ask, _) => needs_user = true,
+            }
+        }
+        if !needs_user {
+            return Ok(());
+        }
+        if !interactive {
+            return Err(PermissionRefusal::Denied(format!(
+                "`{}` on {} needs the user's approval, which cannot be given on this surface; allow it \
+                 in opencode.json (\"permission\": {{\"{}\": \"allow\"}}) or use a session",
+                ask.permission,
+                ask.patterns.join(", "),
+                ask.permission
+            )));
+        }
+
+        let request = PermissionRequest {
+            id: Identifier::ascending("per"),
+            session_id: session_id.to_string(),
+            permission: ask.permission,
+            patterns: ask.patterns,
+            metadata: match ask.metadata {
+                serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+                other => other,
+            },
+            always: ask.always,
+            tool,
+        };
+        let record = PermissionRecord {
+            id: request.id.clone(),
+            session_id: request.session_id.clone(),
+            time_created: now_ms() as i64,
+            data: serde_json::to_string(&request).unwrap_or_default(),
+        };
+        if let Err(e) = self.store.apply(&[Write::Permission(record)]) {
+            // Still ask: the request works in memory; only a restart would lose it.
+            tracing::error!(id = %request.id, "could not store a permission request: {e}");
+        }
+        let (sender, receiver) = oneshot::channel();
+        let id = request.id.clone();
+        self.lock().pending.insert(
+            id.clone(),
+            Pending {
+                request: request.clone(),
+                bus: Some(bus.clone()),
+                waiter: Some(sender),
+            },
+        );
+        let guard = Withdraw {
+            broker: self,
+            id: &id,
+        };
+        events::permission_asked(bus, &serde_json::to_value(&request).unwrap_or_default());
+        let answer = receiver.await;
+        drop(guard);
+        answer.unwrap_or(Err(PermissionRefusal::Rejected(None)))
+    }
+
+    /// Answers a request. With `always`, the session's other pending requests that the new
+    /// rules allow are answered too; with `reject`, the session's other pending requests are
+    /// rejected (the user wants the turn stopped, as OpenCode does).
+    pub fn reply(
+        &self,
+        fallback_bus: &Bus,
+        id: &str,
+        reply: Reply,
+        message: Option<String>,
+    ) -> Result<Replied, ReplyError> {
+        let mut followups = Vec::new();
+        let (request, delivered) = {
+            let mut state = self.lock();
+            let Some(pending) = state.pending.remove(id) else {
+                return Err(if state.answered.contains(&id.to_string()) {
+                    ReplyError::AlreadyAnswered(id.to_string())
+                } else {
+                    ReplyError::NotFound(id.to_string())
+                });
+            };
+            remember(&mut state.answered, id);
+            let session_id = pending.request.session_id.clone();
+            let answer = match reply {
+                Reply::Once | Reply::Always => Ok(()),
+                Reply::Reject => Err(PermissionRefusal::Rejected(
+                    message.filter(|m| !m.trim().is_empty()),
+                )),
+            };
+            if reply == Reply::Always {
+                let rules = state.approved.entry(session_id.clone()).or_default();
+                for pattern in &pending.request.always {
+                    rules.push(Rule::new(&pending.request.permission, pattern, Action::Allow));
+                }
+                let approved = Ruleset(rules.clone());
+                let covered: Vec<String> = state
+                    .pending
+                    .values()
+                    .filter(|p| p.request.session_id == session_id && p.waiter.is_some())
+                    .filter(|p| {
+                        p.request
+                            .patterns
+                            .iter()
+                            .all(|pat| approved.evaluate(&p.request.permission, pat).0 == Action::Allow)
+                    })
+                    .map(|p| p.request.id.clone())
+                    .collect();
+                for other in covered {
+                    if let Some(p) = state.pending.remove(&other) {
+                        remember(&mut state.answered, &other);
+                        followups.push((p, Ok(()), Reply::Always));
+                    }
+                }
+            } else if reply == Reply::Reject {
+                let others: Vec<String> = state
+                    .pending
+                    .values()
+                    .filter(|p| p.request.session_id == session_id && p.waiter.is_some())
+                    .map(|p| p.request.id.clone())
+                    .collect();
+                for other in others {
+                    if let Some(p) = state.pending.remove(&other) {
+                        remember(&mut state.answered, &other);
+                        followups.push((p, Err(PermissionRefusal::Rejected(None)), Reply::Reject));
+                    }
+                }
+            }
+            let bus = pending.bus.clone().unwrap_or_else(|| fallback_bus.clone());
+            let delivered = match pending.waiter {
+                Some(waiter) => waiter.send(answer).is_ok(),
+                None => false,
+            };
+            followups.insert(
+                0,
+                (
+                    Pending {
+                        waiter: None,
+                        bus: Some(bus),
+                        ..pending
+                    },
+                    Ok(()),
+                    reply,
+                ),
+            );
+            (followups[0].0.request.clone(), delivered)
+        };
+        for (pending, answer, reply) in followups.drain(..) {
+            self.forget(&pending.request.id);
+            if let Some(waiter) = pending.waiter {
+                let _ = waiter.send(answer);
+            }
+            let bus = pending.bus.as_ref().unwrap_or(fallback_bus);
+            events::permission_replied(
+                bus,
+                &pending.request.session_id,
+                &pending.request.id,
+                reply.as_str(),
+            );
+        }
+        Ok(Replied { request, delivered })
+    }
+
+    /// Withdraws every pending request of `session_id` (the session was aborted or deleted). The
+    /// waiting calls see a rejection; their futures are normally being dropped anyway.
+    pub fn clear_session(&self, session_id: &str) {
+        let withdrawn: Vec<Pending> = {
+            let mut state = self.lock();
+            let ids: Vec<String> = state
+                .pending
+                .values()
+                .filter(|p| p.request.session_id == session_id)
+                .map(|p| p.request.id.clone())
+                .collect();
+            ids.iter().filter_map(|id| state.pending.remove(id)).collect()
+        };
+        for pending in withdrawn {
+            self.forget(&pending.request.id);
+        }
+    }
+
+    /// Forgets what a deleted session approved.
+    pub fn forget_session(&self, session_id: &str) {
+        self.clear_session(session_id);
+        self.lock().approved.remove(session_id);
+    }
+
+    fn forget(&self, id: &str) {
+        if let Err(e) = self
+            .store
+            .apply(&[Write::DeletePermission { id: id.to_string() }])
+        {
+            tracing::error!(id, "could not delete an answered permission request: {e}");
+        }
+    }
+}
+
+fn remember(answered: &mut VecDeque<String>, id: &str) {
+    if answered.len() == ANSWERED_MEMORY {
+        answered.pop_front();
+    }
+    answered.push_back(id.to_string());
+}
+
+/// Removes a request whose asker went away (the call was dropped) without an answer.
+struct Withdraw<'a> {
+    broker: &'a Broker,
+    id: &'a str,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        let removed = self.broker.lock().pending.remove(self.id);
+        if removed.is_some() {
+            self.broker.forget(self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::BusOptions;
+
+    fn ask(permission: &str, pattern: &str) -> PermissionAsk {
+        PermissionAsk {
+            permission: permission.into(),
+            patterns: vec![pattern.into()],
+            always: vec!["*".into()],
+            metadata: serde_json::Value::Null,
+        }
+    }
+
+    fn setup() -> (Broker, Bus, Store) {
+        let store = Store::open_in_memory().expect("in-memory store");
+        for id in ["ses_1", "ses_2"] {
+            store
+                .put_session(&crate::store::SessionRecord {
+                    id: id.into(),
+                    project_id: "p".into(),
+                    parent_id: None,
+                    directory: "/".into(),
+                    title: "t".into(),
+                    time_created: 0,
+                    time_updated: 0,
+                    data: "{}".into(),
+                })
+                .expect("a session row");
+        }
+        (
+            Broker::restore(store.clone()),
+            Bus::new(BusOptions::default()),
+            store,
+        )
+    }
+
+    #[tokio::test]
+    async fn rules_answer_without_asking() {
+        let (broker, bus, _) = setup();
+        let rules = Ruleset::defaults();
+        assert_eq!(
+            broker
+                .ask(&bus, &rules, "ses_1", None, ask("read", "a.rs"), true)
+                .await,
+            Ok(())
+        );
+        let mut deny = Ruleset::defaults();
+        deny.extend([Rule::new("bash", "*", Action::Deny)]);
+        let refused = broker
+            .ask(&bus, &deny, "ses_1", None, ask("bash", "ls"), true)
+            .await;
+        assert!(matches!(refused, Err(PermissionRefusal::Denied(_))));
+        assert!(broker.list().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_first_reply_wins_and_always_covers_later_asks() {
+        let (broker, bus, _) = setup();
+        let rules = Ruleset::defaults();
+        let asking = {
+            let (broker, bus, rules) = (broker.clone(), bus.clone(), rules.clone());
+            tokio::spawn(async move {
+                broker
+                    .ask(&bus, &rules, "ses_1", None, ask("read", ".env"), true)
+                    .await
+            })
+        };
+        while broker.list().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let id = broker.list()[0].id.clone();
+        let replied = broker.reply(&bus, &id, Reply::Always, None).expect("pending");
+        assert!(replied.delivered);
+        assert_eq!(asking.await.expect("joins"), Ok(()));
+        assert_eq!(
+            broker.reply(&bus, &id, Reply::Once, None).expect_err("an error"),
+            ReplyError::AlreadyAnswered(id.clone())
+        );
+        assert_eq!(
+            broker
+                .reply(&bus, "per_unknown", Reply::Once, None)
+                .expect_err("an error"),
+            ReplyError::NotFound("per_unknown".into())
+        );
+        // "always" with pattern `*` now allows any read in that session without asking.
+        assert_eq!(
+            broker
+                .ask(&bus, &rules, "ses_1", None, ask("read", "x/.env"), true)
+                .await,
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn reject_carries_feedback_and_dropping_withdraws() {
+        let (broker, bus, store) = setup();
+        let rules = Ruleset::defaults();
+        let asking = {
+            let (broker, bus, rules) = (broker.clone(), bus.clone(), rules.clone());
+            tokio::spawn(async move {
+                broker
+                    .ask(&bus, &rules, "ses_1", None, ask("read", ".env"), true)
+                    .await
+            })
+        };
+        while broker.list().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(store.permissions().expect("readable").len(), 1);
+        let id = broker.list()[0].id.clone();
+        broker
+            .reply(&bus, &id, Reply::Reject, Some("not now".into()))
+            .expect("pending");
+        assert_eq!(
+            asking.await.expect("joins"),
+            Err(PermissionRefusal::Rejected(Some("not now".into())))
+        );
+        assert!(store.permissions().expect("readable").is_empty());
+
+        let dropped = {
+            let (broker, bus, rules) = (broker.clone(), bus.clone(), rules.clone());
+            tokio::spawn(async move {
+                broker
+                    .ask(&bus, &rules, "ses_2", None, ask("read", ".env"), true)
+                    .await
+            })
+        };
+        while broker.list().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        dropped.abort();
+        let _ = dropped.await;
+        assert!(broker.list().is_empty());
+        assert!(store.permissions().expect("readable").is_empty());
+    }
+
+    #[tokio::test]
+    async fn pending_requests_survive_a_restart() {
+        let (broker, bus, store) = setup();
+        let rules = Ruleset::defaults();
+        let asking = {
+            let (broker, bus, rules) = (broker.clone(), bus.clone(), rules.clone());
+            tokio::spawn(async move {
+                broker
+                    .ask(&bus, &rules, "ses_1", None, ask("read", ".env"), true)
+                    .await
+            })
+        };
+        while broker.list().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        // A restart: a new broker over the same store, while the old process "died".
+        let restored = Broker::restore(store.clone());
+        assert_eq!(restored.list(), broker.list());
+        let id = restored.list()[0].id.clone();
+        let replied = restored
+            .reply(&bus, &id, Reply::Once, None)
+            .expect("restored request");
+        assert!(!replied.delivered);
+        asking.abort();
+    }
+}
