@@ -671,6 +671,7 @@ impl Step<'_> {
                 }
             }
         }
+        self.record_patch(building)?;
         let reason = finish_reason(reason, !building.tools.is_empty());
         let tokens = building.info.tokens.with_total();
         building.info.tokens = tokens;
@@ -696,6 +697,49 @@ impl Step<'_> {
         } else {
             StepEnd::Stop
         })
+    }
+
+    /// After tools that changed files: a `patch` part naming them, with a hash of their new
+    /// content (the reference's hash names a snapshot; ours names the files' state).
+    fn record_patch(&self, building: &mut Building) -> Result<(), SessionError> {
+        let mut files: Vec<String> = building
+            .tools
+            .iter()
+            .filter_map(|&index| match &building.parts[index].body {
+                PartBody::Tool {
+                    tool,
+                    state: ToolState::Completed { metadata, .. },
+                    ..
+                } if matches!(tool.as_str(), "write" | "edit") => {
+                    metadata.get("filepath").and_then(Value::as_str).map(String::from)
+                }
+                _ => None,
+            })
+            .collect();
+        if files.is_empty() {
+            return Ok(());
+        }
+        files.sort();
+        files.dedup();
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        for file in &files {
+            hasher.update(file.as_bytes());
+            let content = self
+                .instance
+                .root
+                .resolve(file)
+                .ok()
+                .and_then(|relative| self.instance.root.dir().read(relative).ok())
+                .unwrap_or_default();
+            hasher.update((content.len() as u64).to_le_bytes());
+            hasher.update(&content);
+        }
+        let hash = hex::encode(&hasher.finalize()[..20]);
+        let part = self.new_part(building, PartBody::Patch { hash, files });
+        self.save_part(&part)?;
+        building.parts.push(part);
+        Ok(())
     }
 
     /// Adds a step's tokens and cost to the session.
