@@ -82,3 +82,82 @@ async fn last_event_id_replays_what_was_missed_or_asks_for_a_resync() {
     assert_eq!(stale.next().await.data["type"], "server.connected");
     assert_eq!(stale.next_event().await.data["type"], "server.resync");
 }
+
+/// Over the real binary: a subscriber that stops reading is cut off once it is too far behind,
+/// while another subscriber receives every event and the server stays healthy.
+#[tokio::test]
+async fn a_stalled_subscriber_is_cut_off_while_others_keep_receiving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const CREATES: usize = 400;
+    let env = TestEnv::new();
+    let server = serve(&env);
+    let address = server.base.trim_start_matches("http://").to_string();
+
+    // The stalled client: a tiny receive buffer; it reads the response head, then nothing.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut stalled = socket
+        .connect(address.parse().expect("a socket address"))
+        .await
+        .expect("connects");
+    let request = format!("GET /event HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n\r\n");
+    stalled.write_all(request.as_bytes()).await.expect("request sent");
+    let mut head = [0u8; 1024];
+    let n = stalled.read(&mut head).await.expect("response head");
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"));
+
+    // The healthy client counts every session event it gets.
+    let mut healthy = Stream::open(&server, "/event", None).await;
+    assert_eq!(healthy.next().await.data["type"], "server.connected");
+    let counter = tokio::spawn(async move {
+        let mut created = 0;
+        while created < CREATES {
+            if healthy.next_event().await.data["type"] == "session.created" {
+                created += 1;
+            }
+        }
+        created
+    });
+
+    // Each create publishes two events carrying a 64 KiB title: ~50 MiB in all, far beyond what
+    // the stalled client's socket and queue can hold.
+    let title = "t".repeat(64 * 1024);
+    for _ in 0..CREATES {
+        let (status, _) = server.post("/session", json!({ "title": title })).await;
+        assert_eq!(status, 200);
+    }
+    let created = tokio::time::timeout(std::time::Duration::from_secs(60), counter)
+        .await
+        .expect("the healthy client keeps up")
+        .expect("joins");
+    assert_eq!(created, CREATES);
+
+    // The stalled client finds its stream ended by the server after what was buffered for it:
+    // the chunked body's last chunk, or the connection closed.
+    let mut received = 0usize;
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut tail: Vec<u8> = Vec::new();
+    loop {
+        let read = tokio::time::timeout(std::time::Duration::from_secs(30), stalled.read(&mut buffer))
+            .await
+            .expect("the server ends the stalled stream");
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                received += n;
+                tail.extend_from_slice(&buffer[..n]);
+                let keep = tail.len().saturating_sub(16);
+                tail.drain(..keep);
+                if tail.ends_with(b"\r\n0\r\n\r\n") {
+                    break;
+                }
+            }
+        }
+    }
+    assert!(
+        received < CREATES * 2 * 64 * 1024,
+        "the stalled client got everything ({received} bytes): it was not cut off"
+    );
+    server.assert_healthy().await;
+}
