@@ -85,17 +85,35 @@ pub async fn log(ValidJson(body): ValidJson<Value>) -> Result<Json<bool>, ApiErr
     Ok(Json(true))
 }
 
+/// A language server, as OpenCode reports it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LspStatus {
+    pub id: String,
+    pub name: String,
+    pub root: String,
+    /// `connected` or `error`.
+    pub status: String,
+}
+
+/// A formatter, as OpenCode reports it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FormatterStatus {
+    pub name: String,
+    pub extensions: Vec<String>,
+    pub enabled: bool,
+}
+
 /// Get LSP server status. wasmcode runs no language servers, so this is empty.
 #[utoipa::path(get, path = "/lsp", operation_id = "lsp.status", tag = "app",
-    responses((status = 200, description = "LSP server status", body = Vec<Object>)))]
-pub async fn lsp(Scoped(_instance): Scoped) -> Json<Vec<Value>> {
+    responses((status = 200, description = "LSP server status", body = Vec<LspStatus>)))]
+pub async fn lsp(Scoped(_instance): Scoped) -> Json<Vec<LspStatus>> {
     Json(Vec::new())
 }
 
 /// Get formatter status. Formatter plugins are not loaded yet, so this is empty.
 #[utoipa::path(get, path = "/formatter", operation_id = "formatter.status", tag = "app",
-    responses((status = 200, description = "Formatter status", body = Vec<Object>)))]
-pub async fn formatter(Scoped(_instance): Scoped) -> Json<Vec<Value>> {
+    responses((status = 200, description = "Formatter status", body = Vec<FormatterStatus>)))]
+pub async fn formatter(Scoped(_instance): Scoped) -> Json<Vec<FormatterStatus>> {
     Json(Vec::new())
 }
 

@@ -135,9 +135,20 @@ pub async fn children(
     Ok(Json(state.instances.sessions().children(&path.session_id)?))
 }
 
+/// One item of a session's todo list.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Todo {
+    pub content: String,
+    /// `pending`, `in_progress`, `completed` or `cancelled`.
+    pub status: String,
+    /// `high`, `medium` or `low`.
+    pub priority: String,
+    pub id: String,
+}
+
 /// A session's todo list.
 #[utoipa::path(get, path = "/session/{sessionID}/todo", operation_id = "session.todo", tag = "session",
-    responses((status = 200, description = "Todo list", body = Vec<Object>)))]
+    responses((status = 200, description = "Todo list", body = Vec<Todo>)))]
 pub async fn todo(
     State(state): State<AppState>,
     Path(path): Path<SessionPath>,

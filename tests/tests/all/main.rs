@@ -2,6 +2,7 @@
 
 mod agent_loop;
 mod clients;
+mod compat;
 mod events;
 mod find_index;
 mod guest_units;
