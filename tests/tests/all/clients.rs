@@ -32,8 +32,10 @@ fn installed_clients() -> PathBuf {
         );
         std::fs::write(&marker, "").expect("marker");
     }
-    // The script runs from the install so its imports resolve; it is copied every run.
-    std::fs::copy(clients_source().join("sdk-smoke.mjs"), dir.join("sdk-smoke.mjs")).expect("copy script");
+    // The scripts run from the install so their imports resolve; they are copied every run.
+    for script in ["sdk-smoke.mjs", "sdk-sessions.mjs"] {
+        std::fs::copy(clients_source().join(script), dir.join(script)).expect("copy script");
+    }
     dir
 }
 
@@ -66,4 +68,53 @@ async fn the_opencode_sdk_reads_our_responses() {
         "the SDK smoke test failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[tokio::test]
+async fn the_opencode_sdk_drives_sessions() {
+    use serde_json::json;
+    use wasmcode_tests::fake_llm::{FakeLlm, Reply};
+
+    let llm = FakeLlm::start().await;
+    // In the order `sdk-sessions.mjs` prompts.
+    llm.push(Reply::tool_call(
+        "call_1",
+        "read",
+        json!({"filePath": "src/main.rs"}),
+    ));
+    llm.push(Reply::text(["The file", " has main."]));
+    llm.push(Reply::text(["Hello", " from v2"]));
+    llm.push(Reply::text(["async", " answer"]));
+    llm.push(Reply::tool_call("call_2", "read", json!({"filePath": ".env"})));
+    llm.push(Reply::text(["ok once"]));
+    llm.push(Reply::tool_call("call_3", "read", json!({"filePath": ".env"})));
+    let env = TestEnv::new();
+    env.write("src/main.rs", "fn main() {}\n");
+    env.write(".env", "SECRET=1\n");
+    let config = json!({"provider": llm.opencode_provider("fake", "fake-model"), "model": "fake/fake-model"});
+    env.write("opencode.json", &config.to_string());
+    let clients = tokio::task::spawn_blocking(installed_clients)
+        .await
+        .expect("joined");
+    let server = env.serve();
+    let (base, project) = (server.base.clone(), env.project.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("sdk-sessions.mjs")
+            .arg(base)
+            .arg(project)
+            .current_dir(clients)
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && stdout.contains(" passed, 0 failed"),
+        "the SDK session flows failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(llm.pending_replies(), 0, "every scripted answer was used");
 }
