@@ -252,7 +252,19 @@ pub async fn prompt(
         .instances
         .sessions()
         .submit(&instance, &path.session_id, input)?;
-    Ok(Json(submitted.answer().await?))
+    let answer = submitted.answer().await?;
+    flush_events(&instance).await;
+    Ok(Json(answer))
+}
+
+/// Lets `/event` subscribers be sent the turn's events before its answer goes out: clients such
+/// as `opencode run` print from the events and exit when the answer arrives.
+async fn flush_events(instance: &crate::instance::Instance) {
+    let last = instance.bus.last_seq();
+    instance
+        .bus
+        .flushed(last, std::time::Duration::from_millis(250))
+        .await;
 }
 
 /// Send a prompt without waiting: 204 once the user message is stored.
@@ -347,7 +359,9 @@ pub async fn command(
         .instances
         .sessions()
         .command(&instance, &path.session_id, input, &global)?;
-    Ok(Json(submitted.answer().await?))
+    let answer = submitted.answer().await?;
+    flush_events(&instance).await;
+    Ok(Json(answer))
 }
 
 /// Run a shell command for the user, recorded in the session.

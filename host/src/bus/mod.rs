@@ -32,7 +32,8 @@ pub mod id;
 pub mod sse;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use axum::body::Bytes;
 use serde_json::Value;
@@ -125,6 +126,8 @@ struct Inner<M> {
     sender: broadcast::Sender<Arc<Published<M>>>,
     replay: usize,
     tap: Option<Tap<M>>,
+    /// Each live subscription's last delivered sequence number (see [`EventBus::flushed`]).
+    delivered: Mutex<Vec<Weak<AtomicU64>>>,
 }
 
 struct State<M> {
@@ -154,6 +157,7 @@ impl<M: Message> EventBus<M> {
                 sender,
                 replay: options.replay,
                 tap,
+                delivered: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -205,12 +209,19 @@ impl<M: Message> EventBus<M> {
         // is in the ring snapshot.
         let receiver = self.inner.sender.subscribe();
         let latest = state.last_seq;
+        let delivered = Arc::new(AtomicU64::new(latest));
+        self.inner
+            .delivered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(Arc::downgrade(&delivered));
         let mut subscription = Subscription {
             receiver,
             replay: VecDeque::new(),
             cursor: latest,
             resync: None,
             lagged: false,
+            delivered,
         };
         match last_event_id {
             None => {}
@@ -227,6 +238,38 @@ impl<M: Message> EventBus<M> {
             }
         }
         subscription
+    }
+
+    /// Waits until every live subscription has taken the messages up to `seq` (so an SSE client
+    /// has been sent them), at most `timeout`; whether they all did. A stalled subscriber only
+    /// delays the caller by `timeout`. Used so that a client which receives a prompt's answer has
+    /// also been sent every event of the turn.
+    pub async fn flushed(&self, seq: u64, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let behind = {
+                let mut delivered = self
+                    .inner
+                    .delivered
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                delivered.retain(|cursor| cursor.strong_count() > 0);
+                delivered
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .any(|cursor| cursor.load(Ordering::Acquire) < seq)
+            };
+            if !behind {
+                // One more turn of the scheduler for the streams to hand their frames to the
+                // connection.
+                tokio::task::yield_now().await;
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 
     /// Sequence number of the last published message (before the first publish: the bus's
@@ -326,6 +369,8 @@ pub struct Subscription<M> {
     cursor: u64,
     resync: Option<Resync>,
     lagged: bool,
+    /// The last sequence number handed out by `recv` (`u64::MAX` once over).
+    delivered: Arc<AtomicU64>,
 }
 
 impl<M> std::fmt::Debug for Subscription<M> {
@@ -348,14 +393,22 @@ impl<M> Subscription<M> {
             return None;
         }
         if let Some(published) = self.replay.pop_front() {
+            self.delivered.store(published.seq, Ordering::Release);
             return Some(published);
         }
         match self.receiver.recv().await {
-            Ok(published) => Some(published),
-            Err(RecvError::Closed) => None,
+            Ok(published) => {
+                self.delivered.store(published.seq, Ordering::Release);
+                Some(published)
+            }
+            Err(RecvError::Closed) => {
+                self.delivered.store(u64::MAX, Ordering::Release);
+                None
+            }
             Err(RecvError::Lagged(missed)) => {
                 tracing::debug!(missed, "bus: subscriber fell behind; disconnecting it");
                 self.lagged = true;
+                self.delivered.store(u64::MAX, Ordering::Release);
                 None
             }
         }
@@ -580,5 +633,21 @@ mod tests {
         let got = next(&mut all).await.expect("event");
         assert_eq!(got.seq, three.seq);
         assert_eq!(got.message.event_type(), Some("project.updated"));
+    }
+
+    #[tokio::test]
+    async fn flushed_waits_for_every_live_subscriber() {
+        let bus: Bus = Bus::new(small(8, 8));
+        let mut reader = bus.subscribe(None);
+        let stalled = bus.subscribe(None);
+        let published = bus.publish("test.one", json!({}));
+        assert!(!bus.flushed(published.seq, Duration::from_millis(20)).await);
+        next(&mut reader).await.expect("an event");
+        assert!(
+            !bus.flushed(published.seq, Duration::from_millis(20)).await,
+            "the stalled one lags"
+        );
+        drop(stalled);
+        assert!(bus.flushed(published.seq, Duration::from_millis(20)).await);
     }
 }

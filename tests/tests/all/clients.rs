@@ -118,3 +118,132 @@ async fn the_opencode_sdk_drives_sessions() {
     );
     assert_eq!(llm.pending_replies(), 0, "every scripted answer was used");
 }
+
+/// `opencode run --attach` (the `opencode` binary from the pinned `opencode-ai` package) with an
+/// isolated home, so it reads nothing of the developer's.
+fn opencode_run(clients: &Path, home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(clients.join("node_modules/.bin/opencode"))
+        .arg("run")
+        .args(args)
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
+        .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+        .env_remove("OPENCODE_SERVER_PASSWORD")
+        .output()
+        .expect("opencode runs")
+}
+
+/// The calls `opencode run --attach` makes (recorded against the reference through a logging
+/// proxy, CONTRACT §10): `POST /session` with its permission rules, `GET /config`, `GET /event`,
+/// `POST /session/{id}/message`. The turn below goes through all of them: the session carries the
+/// client's rules, the answer streamed over `/event` is printed, and the tool step is shown.
+#[tokio::test]
+async fn opencode_run_attach_completes_a_turn_with_a_tool_call() {
+    use serde_json::{Value, json};
+    use wasmcode_tests::fake_llm::{FakeLlm, Reply};
+
+    let llm = FakeLlm::start().await;
+    for _ in 0..3 {
+        llm.push(Reply::tool_call(
+            "call_1",
+            "read",
+            json!({"filePath": "README.md"}),
+        ));
+        llm.push(Reply::text(["The README", " says hello."]));
+    }
+    let env = TestEnv::new();
+    env.write("README.md", "# hello\n");
+    let config = json!({"provider": llm.opencode_provider("fake", "fake-model"), "model": "fake/fake-model"});
+    env.write("opencode.json", &config.to_string());
+    let clients = tokio::task::spawn_blocking(installed_clients)
+        .await
+        .expect("joined");
+    let home = env.dir.path().join("client-home");
+    std::fs::create_dir_all(&home).expect("client home");
+
+    // Plain text output.
+    let server = env.serve();
+    let (url, c, h) = (server.base.clone(), clients.clone(), home.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        opencode_run(&c, &h, &["--attach", &url, "Please read the README file."])
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("The README says hello."),
+        "opencode run --attach failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (_, sessions) = server.get("/session").await;
+    let rules = &sessions[0]["permission"];
+    assert!(
+        rules.as_array().is_some_and(|r| r
+            .iter()
+            .any(|rule| rule["permission"] == "question" && rule["action"] == "deny")),
+        "the session was created with the client's rules: {rules}"
+    );
+    let (_, messages) = server
+        .get(&format!(
+            "/session/{}/message",
+            sessions[0]["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(messages[1]["parts"][1]["state"]["status"], "completed");
+
+    // `--format json`: one JSON object per line.
+    let (url, c, h) = (server.base.clone(), clients.clone(), home.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        opencode_run(
+            &c,
+            &h,
+            &[
+                "--attach",
+                &url,
+                "--format",
+                "json",
+                "Please read the README file.",
+            ],
+        )
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert!(
+        kinds.contains(&"tool_use") && kinds.contains(&"text") && kinds.contains(&"step_finish"),
+        "{kinds:?} in:\n{stdout}"
+    );
+    drop(server);
+
+    // A password-protected server, with `-p`.
+    let server = env.serve_with(|c| {
+        c.env("OPENCODE_SERVER_PASSWORD", "secret");
+    });
+    let (url, c, h) = (server.base.clone(), clients.clone(), home.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        opencode_run(
+            &c,
+            &h,
+            &["--attach", &url, "-p", "secret", "Please read the README file."],
+        )
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("The README says hello."),
+        "opencode run --attach -p failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
