@@ -320,9 +320,8 @@ fn tool_state(messages: &Value) -> Value {
     messages[1]["parts"][1]["state"].clone()
 }
 
-#[tokio::test]
-async fn permission_once_lets_the_tool_run() {
-    let (answer, messages, llm) = permission_case(Api::OpenAi, json!({"reply": "once"}), false).await;
+async fn permission_once_lets_the_tool_run(api: Api) {
+    let (answer, messages, llm) = permission_case(api, json!({"reply": "once"}), false).await;
     assert_eq!(answer["info"]["finish"], "stop");
     assert_eq!(tool_state(&messages)["status"], "completed");
     assert!(
@@ -334,21 +333,19 @@ async fn permission_once_lets_the_tool_run() {
     assert_eq!(llm.turn_requests().len(), 2);
 }
 
-#[tokio::test]
-async fn permission_once_through_the_legacy_route() {
-    let (answer, messages, _llm) = permission_case(Api::Anthropic, json!({"reply": "once"}), true).await;
+async fn permission_once_through_the_legacy_route(api: Api) {
+    let (answer, messages, _llm) = permission_case(api, json!({"reply": "once"}), true).await;
     assert_eq!(answer["info"]["finish"], "stop");
     assert_eq!(tool_state(&messages)["status"], "completed");
 }
 
-#[tokio::test]
-async fn permission_always_covers_the_rest_of_the_session() {
+async fn permission_always_covers_the_rest_of_the_session(api: Api) {
     let llm = FakeLlm::start().await;
     llm.push(Reply::tool_call("call_1", "read", json!({"filePath": ".env"})));
     llm.push(Reply::text(["First."]));
     llm.push(Reply::tool_call("call_2", "read", json!({"filePath": ".env"})));
     llm.push(Reply::text(["Second."]));
-    let env = project(&llm, Api::OpenAi);
+    let env = project(&llm, api);
     let server = env.serve();
     let id = new_session(&server).await;
     let (prompt, pending) = prompt_env(&server, &id).await;
@@ -369,10 +366,9 @@ async fn permission_always_covers_the_rest_of_the_session() {
     assert_eq!(answer["parts"][1]["text"], "Second.");
 }
 
-#[tokio::test]
-async fn reject_with_a_message_continues_the_loop() {
+async fn reject_with_a_message_continues_the_loop(api: Api) {
     let reply = json!({"reply": "reject", "message": "not allowed in probe"});
-    let (answer, messages, llm) = permission_case(Api::OpenAi, reply, false).await;
+    let (answer, messages, llm) = permission_case(api, reply, false).await;
     assert_eq!(answer["info"]["finish"], "stop");
     assert_eq!(tool_state(&messages)["status"], "error");
     assert_eq!(
@@ -384,9 +380,8 @@ async fn reject_with_a_message_continues_the_loop() {
     assert!(turns[1].body.to_string().contains("not allowed in probe"));
 }
 
-#[tokio::test]
-async fn reject_without_a_message_stops_the_loop() {
-    let (answer, messages, llm) = permission_case(Api::OpenAi, json!({"reply": "reject"}), false).await;
+async fn reject_without_a_message_stops_the_loop(api: Api) {
+    let (answer, messages, llm) = permission_case(api, json!({"reply": "reject"}), false).await;
     assert_eq!(answer["info"]["finish"], "tool-calls");
     assert_eq!(
         tool_state(&messages)["error"],
@@ -395,11 +390,10 @@ async fn reject_without_a_message_stops_the_loop() {
     assert_eq!(llm.turn_requests().len(), 1);
 }
 
-#[tokio::test]
-async fn abort_during_a_permission_ask_clears_it() {
+async fn abort_during_a_permission_ask_clears_it(api: Api) {
     let llm = FakeLlm::start().await;
     llm.push(Reply::tool_call("call_env", "read", json!({"filePath": ".env"})));
-    let env = project(&llm, Api::OpenAi);
+    let env = project(&llm, api);
     let server = env.serve();
     let id = new_session(&server).await;
     let mut events = SseStream::open(&server, "/event", None).await;
@@ -430,16 +424,20 @@ async fn abort_during_a_permission_ask_clears_it() {
     );
 }
 
-#[tokio::test]
-async fn abort_during_a_tool_kills_it_within_two_seconds() {
+async fn abort_during_a_tool_kills_it_within_two_seconds(api: Api) {
     let llm = FakeLlm::start().await;
-    let command = "trap '' TERM; echo started > started.txt; sleep 60";
+    // A distinct duration per variant: the check below looks for this very process.
+    let seconds = match api {
+        Api::OpenAi => 60,
+        Api::Anthropic => 61,
+    };
+    let command = format!("trap '' TERM; echo started > started.txt; sleep {seconds}");
     llm.push(Reply::tool_call(
         "call_sleep",
         "bash",
         json!({"command": command, "description": "sleeps"}),
     ));
-    let env = project(&llm, Api::OpenAi);
+    let env = project(&llm, api);
     let server = env.serve();
     let id = new_session(&server).await;
     let (code, _) = server
@@ -474,7 +472,7 @@ async fn abort_during_a_tool_kills_it_within_two_seconds() {
     assert_eq!(tool["state"]["metadata"]["interrupted"], true);
     // The sleeping shell is gone: nothing in the project's process group survives.
     let survivors = std::process::Command::new("pgrep")
-        .args(["-f", "sleep 60"])
+        .args(["-f", &format!("sleep {seconds}")])
         .output()
         .expect("pgrep runs");
     assert!(
@@ -483,12 +481,11 @@ async fn abort_during_a_tool_kills_it_within_two_seconds() {
     );
 }
 
-#[tokio::test]
-async fn a_prompt_while_busy_is_queued_and_both_get_the_final_answer() {
+async fn a_prompt_while_busy_is_queued_and_both_get_the_final_answer(api: Api) {
     let llm = FakeLlm::start().await;
     llm.push(Reply::text(["First", " answer."]).delay_between_chunks(150));
     llm.push(Reply::text(["Answer to the second."]));
-    let env = project(&llm, Api::OpenAi);
+    let env = project(&llm, api);
     let server = env.serve();
     let id = new_session(&server).await;
     let first = {
@@ -526,12 +523,11 @@ async fn a_prompt_while_busy_is_queued_and_both_get_the_final_answer() {
     assert_eq!(messages[1]["info"]["parentID"], messages[0]["info"]["id"]);
 }
 
-#[tokio::test]
-async fn a_429_is_retried_after_its_retry_after() {
+async fn a_429_is_retried_after_its_retry_after(api: Api) {
     let llm = FakeLlm::start().await;
     llm.push(Reply::status(429).retry_after_ms(100));
     llm.push(Reply::text(["Recovered."]));
-    let env = project(&llm, Api::OpenAi);
+    let env = project(&llm, api);
     let server = env.serve();
     let id = new_session(&server).await;
     let mut events = SseStream::open(&server, "/event", None).await;
@@ -553,10 +549,9 @@ async fn a_429_is_retried_after_its_retry_after() {
     assert!(retry["properties"]["status"]["next"].as_u64().is_some());
 }
 
-#[tokio::test]
-async fn an_upstream_that_is_down_fails_the_turn_after_the_retries() {
+async fn an_upstream_that_is_down_fails_the_turn_after_the_retries(api: Api) {
     let mut llm = FakeLlm::start().await;
-    let env = project(&llm, Api::OpenAi);
+    let env = project(&llm, api);
     llm.stop().await;
     let server = env.serve();
     let id = new_session(&server).await;
@@ -580,11 +575,10 @@ async fn an_upstream_that_is_down_fails_the_turn_after_the_retries() {
     server.assert_healthy().await;
 }
 
-#[tokio::test]
-async fn a_prompt_survives_kill_9_right_after_prompt_async() {
+async fn a_prompt_survives_kill_9_right_after_prompt_async(api: Api) {
     let llm = FakeLlm::start().await;
     llm.push(Reply::hang());
-    let env = project(&llm, Api::OpenAi);
+    let env = project(&llm, api);
     let id;
     {
         let server = env.serve();
@@ -606,8 +600,7 @@ async fn a_prompt_survives_kill_9_right_after_prompt_async() {
     assert_eq!(messages[0]["parts"][0]["text"], "remember me");
 }
 
-#[tokio::test]
-async fn a_write_records_a_patch_and_announces_the_file() {
+async fn a_write_records_a_patch_and_announces_the_file(api: Api) {
     let llm = FakeLlm::start().await;
     llm.push(Reply::tool_call(
         "call_write",
@@ -615,7 +608,7 @@ async fn a_write_records_a_patch_and_announces_the_file() {
         json!({"filePath": "generated.txt", "content": "generated by fake model\n"}),
     ));
     llm.push(Reply::text(["Written."]));
-    let env = project(&llm, Api::Anthropic);
+    let env = project(&llm, api);
     let server = env.serve();
     let id = new_session(&server).await;
     let mut events = SseStream::open(&server, "/event", None).await;
@@ -666,3 +659,35 @@ async fn anthropic_retries_a_529_and_honours_reject_with_a_message() {
     assert_eq!(turns.len(), 3);
     assert!(turns[2].body.to_string().contains("no secrets"));
 }
+
+/// One test per provider component for each scenario above.
+macro_rules! for_both_providers {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn openai() {
+                super::$name(super::Api::OpenAi).await;
+            }
+
+            #[tokio::test]
+            async fn anthropic() {
+                super::$name(super::Api::Anthropic).await;
+            }
+        }
+    )*};
+}
+
+for_both_providers!(
+    permission_once_lets_the_tool_run,
+    permission_once_through_the_legacy_route,
+    permission_always_covers_the_rest_of_the_session,
+    reject_with_a_message_continues_the_loop,
+    reject_without_a_message_stops_the_loop,
+    abort_during_a_permission_ask_clears_it,
+    abort_during_a_tool_kills_it_within_two_seconds,
+    a_prompt_while_busy_is_queued_and_both_get_the_final_answer,
+    a_429_is_retried_after_its_retry_after,
+    an_upstream_that_is_down_fails_the_turn_after_the_retries,
+    a_prompt_survives_kill_9_right_after_prompt_async,
+    a_write_records_a_patch_and_announces_the_file,
+);
