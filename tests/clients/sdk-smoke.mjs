@@ -30,8 +30,22 @@ function data(result) {
   return result.data
 }
 
-const v1 = createOpencodeClient({ baseUrl, directory })
-const v2 = createV2({ baseUrl, directory })
+// With SMOKE_PASSWORD, the server is password-protected and the clients send Basic credentials
+// the way OpenCode's own clients do.
+const password = process.env.SMOKE_PASSWORD
+const headers = password
+  ? { Authorization: `Basic ${Buffer.from(`opencode:${password}`).toString("base64")}` }
+  : undefined
+const v1 = createOpencodeClient({ baseUrl, directory, headers })
+const v2 = createV2({ baseUrl, directory, headers })
+
+if (password) {
+  await check("without credentials the server answers 401", async () => {
+    const anonymous = createV2({ baseUrl, directory })
+    const result = await anonymous.global.health()
+    expect(result.response?.status === 401, `status ${result.response?.status}`)
+  })
+}
 
 await check("v2 global.health", async () => {
   const health = data(await v2.global.health())
@@ -88,6 +102,16 @@ await check("v2 event.subscribe yields server.connected", async () => {
   const events = await v2.event.subscribe({}, { signal: controller.signal, sseMaxRetryAttempts: 1 })
   for await (const event of events.stream) {
     expect(event.type === "server.connected", JSON.stringify(event))
+    break
+  }
+  controller.abort()
+})
+
+await check("v2 global.event yields a wrapped server.connected", async () => {
+  const controller = new AbortController()
+  const events = await v2.global.event({ signal: controller.signal, sseMaxRetryAttempts: 1 })
+  for await (const event of events.stream) {
+    expect(event.payload?.type === "server.connected", JSON.stringify(event))
     break
   }
   controller.abort()

@@ -39,8 +39,9 @@ fn installed_clients() -> PathBuf {
     dir
 }
 
-#[tokio::test]
-async fn the_opencode_sdk_reads_our_responses() {
+/// Runs `sdk-smoke.mjs` against a fresh server; with a password, the server requires it and the
+/// SDK sends it.
+async fn sdk_smoke(password: Option<&'static str>) {
     let env = TestEnv::new();
     env.write("src/main.rs", "fn main() {}\n");
     git(&env.project, &["init", "-q"]);
@@ -49,15 +50,23 @@ async fn the_opencode_sdk_reads_our_responses() {
     let clients = tokio::task::spawn_blocking(installed_clients)
         .await
         .expect("joined");
-    let server = env.serve();
+    let server = env.serve_with(|c| {
+        if let Some(password) = password {
+            c.env("OPENCODE_SERVER_PASSWORD", password);
+        }
+    });
     let (base, project) = (server.base.clone(), env.project.clone());
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
+        let mut command = Command::new("node");
+        command
             .arg("sdk-smoke.mjs")
             .arg(base)
             .arg(project)
-            .current_dir(clients)
-            .output()
+            .current_dir(clients);
+        if let Some(password) = password {
+            command.env("SMOKE_PASSWORD", password);
+        }
+        command.output()
     })
     .await
     .expect("joined")
@@ -68,6 +77,16 @@ async fn the_opencode_sdk_reads_our_responses() {
         "the SDK smoke test failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[tokio::test]
+async fn the_opencode_sdk_reads_our_responses() {
+    sdk_smoke(None).await;
+}
+
+#[tokio::test]
+async fn the_opencode_sdk_authenticates_with_a_password() {
+    sdk_smoke(Some("secret")).await;
 }
 
 #[tokio::test]
