@@ -102,7 +102,7 @@ pub struct Instances {
 
 impl Instances {
     pub fn new(runtime: Arc<Runtime>, paths: Paths, inline_config: Option<String>, store: Store) -> Self {
-        let global_bus = GlobalBus::new(BusOptions::default());
+        let global_bus = GlobalBus::new(BusOptions::from_env());
         let auth = Arc::new(AuthStore::open(paths.auth_file()));
         Self {
             sessions: Sessions::new(store, runtime.clone()),
@@ -174,7 +174,7 @@ impl Instances {
         crate::session::agent::agents(&config.raw, &Ruleset::defaults()).map_err(InstanceError::Config)?;
         let project_id = project.clone().unwrap_or_else(|| "global".into());
         let bus = Bus::forwarding(
-            BusOptions::default(),
+            BusOptions::from_env(),
             self.global_bus.clone(),
             directory.display().to_string(),
             project,

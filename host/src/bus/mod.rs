@@ -53,7 +53,7 @@ pub type GlobalBus = EventBus<GlobalEvent>;
 pub struct BusOptions {
     /// How many recent events are kept for `Last-Event-ID` replay (default 1024).
     pub replay: usize,
-    /// How many events a subscriber may fall behind before it is disconnected (default 256;
+    /// How many events a subscriber may fall behind before it is disconnected (default 4096;
     /// at least 1).
     pub queue: usize,
 }
@@ -62,8 +62,25 @@ impl Default for BusOptions {
     fn default() -> Self {
         Self {
             replay: 1024,
-            queue: 256,
+            // A model streaming fast (a local one, or a burst from a slow network) produces
+            // hundreds of deltas at once; a client must be far behind before it is cut off.
+            queue: 4096,
         }
+    }
+}
+
+impl BusOptions {
+    /// The defaults, with the queue from `WASMCODE_EVENT_QUEUE` when set (tests of the slow
+    /// subscriber policy use a small one).
+    pub fn from_env() -> Self {
+        let mut options = Self::default();
+        if let Some(queue) = std::env::var("WASMCODE_EVENT_QUEUE")
+            .ok()
+            .and_then(|q| q.parse().ok())
+        {
+            options.queue = queue;
+        }
+        options
     }
 }
 

@@ -91,7 +91,11 @@ async fn a_stalled_subscriber_is_cut_off_while_others_keep_receiving() {
 
     const CREATES: usize = 400;
     let env = TestEnv::new();
-    let server = serve(&env);
+    // The default queue (4096 events) would need far more traffic to overflow.
+    let server = env.serve_with(|c| {
+        c.env("WASMCODE_HEARTBEAT_MS", "100")
+            .env("WASMCODE_EVENT_QUEUE", "256");
+    });
     let address = server.base.trim_start_matches("http://").to_string();
 
     // The stalled client: a tiny receive buffer; it reads the response head, then nothing.
