@@ -667,8 +667,11 @@ impl Sessions {
     /// permission requests. Waits, briefly, until the session is idle.
     pub async fn abort(&self, id: &str) -> Result<(), SessionError> {
         self.get(id)?;
+        // Cancel first: withdrawing the requests wakes their calls with a refusal, which the
+        // loop must see as the abort it is.
+        let running = self.cancel_run(id);
         self.broker.clear_session(id);
-        if let Some(mut done) = self.cancel_run(id) {
+        if let Some(mut done) = running {
             let _ = tokio::time::timeout(ABORT_WAIT, done.wait_for(|finished| *finished)).await;
         }
         Ok(())

@@ -442,6 +442,7 @@ impl Step<'_> {
                 },
             );
             tokio::select! {
+                biased;
                 _ = self.cancel.cancelled() => return Ok(StreamEnd::Aborted),
                 _ = tokio::time::sleep(delay) => {}
             }
@@ -459,6 +460,7 @@ impl Step<'_> {
     ) -> Result<Attempt, SessionError> {
         let runtime = &self.sessions.runtime;
         let mut stream = tokio::select! {
+                biased;
             _ = self.cancel.cancelled() => return Ok(Attempt::Done(StreamEnd::Aborted)),
             opened = runtime.provider_stream(plugin, request) => match opened {
                 Ok(stream) => stream,
@@ -469,6 +471,7 @@ impl Step<'_> {
         let mut finish = None;
         loop {
             let next = tokio::select! {
+                biased;
                 _ = self.cancel.cancelled() => return Ok(Attempt::Done(StreamEnd::Aborted)),
                 next = tokio::time::timeout(idle, stream.next()) => next,
             };
@@ -810,6 +813,7 @@ impl Step<'_> {
         };
         let runtime = &self.sessions.runtime;
         let result = tokio::select! {
+                biased;
             _ = self.cancel.cancelled() => return Ok(ToolEnd::Aborted),
             result = self.instance.tools.call(runtime, call, handler.clone()) => result,
         };

@@ -13,6 +13,9 @@ fn clients_source() -> PathBuf {
 /// `tests/clients/` installed with npm into a directory beside the build, once per version of
 /// its package.json.
 fn installed_clients() -> PathBuf {
+    // Tests run in parallel; one npm install at a time.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = crate::harness::build_dir().join("npm-clients");
     let manifest = std::fs::read(clients_source().join("package.json")).expect("tests/clients/package.json");
     let marker = dir.join(format!(
