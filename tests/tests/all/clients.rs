@@ -22,7 +22,14 @@ fn installed_clients() -> PathBuf {
         ".installed-{}",
         hex::encode(&wasmcode::runtime::sha256(&manifest)[..8])
     ));
-    if !marker.exists() {
+    // The marker says an install finished; the files say it is still whole.
+    let whole = [
+        "node_modules/@opencode-ai/sdk/package.json",
+        "node_modules/.bin/opencode",
+    ]
+    .iter()
+    .all(|file| dir.join(file).exists());
+    if !marker.exists() || !whole {
         std::fs::create_dir_all(&dir).expect("npm dir");
         std::fs::write(dir.join("package.json"), &manifest).expect("package.json");
         let status = Command::new("npm")
