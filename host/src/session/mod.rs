@@ -193,6 +193,7 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(store: Store, runtime: Arc<Runtime>) -> Arc<Self> {
+        recover_interrupted_turns(&store);
         let broker = Broker::restore(store.clone());
         Arc::new(Self {
             store,
@@ -764,6 +765,62 @@ impl Sessions {
             }],
         };
         self.submit(instance, id, prompt)
+    }
+}
+
+/// Marks the turns an earlier run left unfinished (the server was killed mid-turn) as what they
+/// are: the assistant message failed with `MessageAbortedError`, its unfinished tool calls
+/// `interrupted`. Without this they would look busy forever. Stored prompts are kept as they are.
+fn recover_interrupted_turns(store: &Store) {
+    let unfinished = match store.unfinished_messages() {
+        Ok(unfinished) => unfinished,
+        Err(e) => {
+            tracing::error!("could not look for interrupted turns: {e}");
+            return;
+        }
+    };
+    let now = now_ms();
+    for stored in unfinished {
+        let Some(MessageWithParts { info, parts }) = parse_message(stored) else {
+            continue;
+        };
+        let MessageInfo::Assistant(mut message) = info else {
+            continue;
+        };
+        let mut batch = Vec::new();
+        for mut part in parts {
+            let model::PartBody::Tool { state, .. } = &mut part.body else {
+                continue;
+            };
+            if state.is_finished() {
+                continue;
+            }
+            let start = match state {
+                model::ToolState::Running { time, .. } => time.start,
+                _ => message.time.created,
+            };
+            *state = model::ToolState::Error {
+                input: state.input().clone(),
+                error: "Tool execution aborted: the server stopped during this call".into(),
+                metadata: Some(serde_json::json!({"interrupted": true})),
+                time: model::SpanTime { start, end: now },
+            };
+            batch.push(Write::Part(part_record(&part)));
+        }
+        message.error = Some(model::MessageError {
+            name: "MessageAbortedError".into(),
+            data: serde_json::json!({"message": "The server stopped during this turn"}),
+        });
+        message.time.completed = Some(now);
+        batch.push(Write::Message(message_record(&MessageInfo::Assistant(
+            message.clone(),
+        ))));
+        match store.apply(&batch) {
+            Ok(()) => {
+                tracing::info!(session = %message.session_id, message = %message.id, "marked a turn interrupted by a restart")
+            }
+            Err(e) => tracing::error!(message = %message.id, "could not mark an interrupted turn: {e}"),
+        }
     }
 }
 

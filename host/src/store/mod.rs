@@ -300,6 +300,25 @@ impl Store {
         message.map(|message| self.with_parts(&tx, message)).transpose()
     }
 
+    /// Assistant messages that were never completed nor marked failed: turns a previous run of
+    /// the server left unfinished (it was killed mid-turn). With their parts.
+    pub fn unfinished_messages(&self) -> Result<Vec<MessageWithParts>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut stmt = tx.prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM message WHERE json_valid(data) AND json_extract(data, '$.role') = 'assistant' \
+             AND json_extract(data, '$.time.completed') IS NULL \
+             AND json_extract(data, '$.error') IS NULL ORDER BY id"
+        ))?;
+        let messages = read::all(stmt.query([])?, self.skipped())?;
+        messages
+            .into_iter()
+            .map(|message| self.with_parts(&tx, message))
+            .collect()
+    }
+
     /// The todo list of a session as it was last written.
     pub fn todos(&self, session_id: &str) -> Result<Option<String>, StoreError> {
         let conn = self.conn();

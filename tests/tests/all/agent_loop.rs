@@ -591,6 +591,15 @@ async fn a_prompt_survives_kill_9_right_after_prompt_async(api: Api) {
             )
             .await;
         assert_eq!(code, 204);
+        // Killed mid-turn: the model has been asked (so the assistant message exists) and hangs.
+        let start = Instant::now();
+        while llm.turn_requests().is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the model was never asked"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         // Dropping the server kills it with SIGKILL at once.
     }
     let server = env.serve();
@@ -598,6 +607,12 @@ async fn a_prompt_survives_kill_9_right_after_prompt_async(api: Api) {
     assert_eq!(status, 200);
     assert_eq!(messages[0]["info"]["role"], "user");
     assert_eq!(messages[0]["parts"][0]["text"], "remember me");
+    // The turn the kill cut short is marked as such, not left looking busy.
+    let turn = &messages[1];
+    assert_eq!(turn["info"]["role"], "assistant");
+    assert_eq!(turn["info"]["error"]["name"], "MessageAbortedError", "{turn}");
+    assert!(turn["info"]["time"]["completed"].is_u64());
+    assert_eq!(server.get("/session/status").await.1, json!({}));
 }
 
 async fn a_write_records_a_patch_and_announces_the_file(api: Api) {
