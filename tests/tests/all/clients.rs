@@ -177,13 +177,14 @@ async fn opencode_run_attach_completes_a_turn_with_a_tool_call() {
     use wasmcode_tests::fake_llm::{FakeLlm, Reply};
 
     let llm = FakeLlm::start().await;
+    // `opencode run` opens its `/event` stream while it sends the prompt, and prints from the
+    // events only: a turn over before the stream is up leaves it nothing to print. Real models
+    // take far longer than this fake's 150 ms between chunks.
     for _ in 0..3 {
-        llm.push(Reply::tool_call(
-            "call_1",
-            "read",
-            json!({"filePath": "README.md"}),
-        ));
-        llm.push(Reply::text(["The README", " says hello."]));
+        llm.push(
+            Reply::tool_call("call_1", "read", json!({"filePath": "README.md"})).delay_between_chunks(150),
+        );
+        llm.push(Reply::text(["The README", " says hello."]).delay_between_chunks(150));
     }
     let env = TestEnv::new();
     env.write("README.md", "# hello\n");
@@ -206,8 +207,10 @@ async fn opencode_run_attach_completes_a_turn_with_a_tool_call() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && stdout.contains("The README says hello."),
-        "opencode run --attach failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        "opencode run --attach failed ({}):\n{stdout}\n{}\nclient log:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        std::fs::read_to_string(home.join(".local/share/opencode/log/opencode.log")).unwrap_or_default()
     );
     let (_, sessions) = server.get("/session").await;
     let rules = &sessions[0]["permission"];
@@ -272,7 +275,8 @@ async fn opencode_run_attach_completes_a_turn_with_a_tool_call() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && stdout.contains("The README says hello."),
-        "opencode run --attach -p failed:\n{stdout}\n{}",
+        "opencode run --attach -p failed ({}):\n{stdout}\n{}",
+        output.status,
         String::from_utf8_lossy(&output.stderr)
     );
 }
