@@ -72,6 +72,24 @@ impl Ruleset {
             .unwrap_or((Action::Ask, None))
     }
 
+    /// What the rules say about an ask covering several patterns: refused when any pattern is
+    /// denied, left to the user when any is `ask`, allowed otherwise.
+    pub fn decide<'a>(&'a self, permission: &str, patterns: &'a [String]) -> Verdict<'a> {
+        let mut verdict = Verdict::Allow;
+        for pattern in patterns {
+            match self.evaluate(permission, pattern) {
+                (Action::Allow, _) => {}
+                (Action::Deny, rule) => return Verdict::Deny { pattern, rule },
+                (Action::Ask, _) => {
+                    if matches!(verdict, Verdict::Allow) {
+                        verdict = Verdict::Ask { pattern };
+                    }
+                }
+            }
+        }
+        verdict
+    }
+
     /// Rules from OpenCode's `permission` configuration: `"allow"` for everything, or
     /// `{ "<permission>": "<action>" | { "<pattern>": "<action>" } }`.
     pub fn from_config(value: &serde_json::Value) -> Result<Vec<Rule>, String> {
@@ -112,6 +130,41 @@ impl Ruleset {
     }
 }
 
+/// [`Ruleset::decide`]'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    Allow,
+    /// `pattern` is denied by `rule`.
+    Deny {
+        pattern: &'a str,
+        rule: Option<&'a Rule>,
+    },
+    /// `pattern` (the first such) needs the user's answer.
+    Ask {
+        pattern: &'a str,
+    },
+}
+
+/// The refusal for a denied pattern, naming the rule, for the model to read.
+pub fn denied(permission: &str, pattern: &str, rule: Option<&Rule>) -> PermissionRefusal {
+    let rule = rule
+        .map(|r| format!("{} {} deny", r.permission, r.pattern))
+        .unwrap_or_default();
+    PermissionRefusal::Denied(format!(
+        "The user has specified a rule which prevents you from using this specific tool call: \
+         `{permission}` on {pattern} is denied by `{rule}`"
+    ))
+}
+
+/// Why an ask is refused where nobody can answer it, and how to allow it.
+pub fn unanswerable(permission: &str, pattern: &str, surface: &str) -> PermissionRefusal {
+    PermissionRefusal::Denied(format!(
+        "`{permission}` on {pattern} needs the user's approval, which cannot be given {surface}; allow it \
+         in opencode.json (\"permission\": {{\"{permission}\": {{\"{pattern}\": \"allow\"}}}}) or use a \
+         session"
+    ))
+}
+
 /// Answers asks from a ruleset alone, for surfaces where nobody can be asked (direct tool
 /// execution, the CLI): `allow` passes, `deny` refuses, and `ask` is refused with a message that
 /// says how to allow it.
@@ -125,31 +178,11 @@ impl CallHandler for PolicyAnswerer {
         _call: &CallInfo,
         ask: PermissionAsk,
     ) -> BoxFuture<Result<(), PermissionRefusal>> {
-        let mut verdict = Ok(());
-        for pattern in &ask.patterns {
-            match self.rules.evaluate(&ask.permission, pattern) {
-                (Action::Allow, _) => {}
-                (Action::Deny, rule) => {
-                    let rule = rule
-                        .map(|r| format!("{} {} deny", r.permission, r.pattern))
-                        .unwrap_or_default();
-                    verdict = Err(PermissionRefusal::Denied(format!(
-                        "`{}` on {pattern} is denied by the rule `{rule}`",
-                        ask.permission
-                    )));
-                    break;
-                }
-                (Action::Ask, _) => {
-                    verdict = Err(PermissionRefusal::Denied(format!(
-                        "`{}` on {pattern} needs the user's approval, which cannot be given here; allow it \
-                         in opencode.json (\"permission\": {{\"{}\": {{\"{pattern}\": \"allow\"}}}}) or use a \
-                         session",
-                        ask.permission, ask.permission
-                    )));
-                    break;
-                }
-            }
-        }
+        let verdict = match self.rules.decide(&ask.permission, &ask.patterns) {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny { pattern, rule } => Err(denied(&ask.permission, pattern, rule)),
+            Verdict::Ask { pattern } => Err(unanswerable(&ask.permission, pattern, "here")),
+        };
         Box::pin(async move { verdict })
     }
 }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::events;
 use super::model::now_ms;
 use crate::bus::{Bus, Identifier};
-use crate::permission::{Action, Rule, Ruleset};
+use crate::permission::{Action, Rule, Ruleset, Verdict, denied, unanswerable};
 use crate::runtime::{PermissionAsk, PermissionRefusal};
 use crate::store::{PermissionRecord, Store, Write};
 
@@ -172,34 +172,13 @@ impl Broker {
     ) -> Answer {
         let mut rules = rules.clone();
         rules.extend(self.approved(session_id));
-        let mut needs_user = false;
-        for pattern in &ask.patterns {
-            match rules.evaluate(&ask.permission, pattern) {
-                (Action::Allow, _) => {}
-                (Action::Deny, rule) => {
-                    let rule = rule
-                        .map(|r| format!("{} {} {}", r.permission, r.pattern, "deny"))
-                        .unwrap_or_default();
-                    return Err(PermissionRefusal::Denied(format!(
-                        "The user has specified a rule which prevents you from using this specific tool \
-                         call: `{}` on {pattern} is denied by `{rule}`",
-                        ask.permission
-                    )));
-                }
-                (Action::Ask, _) => needs_user = true,
+        match rules.decide(&ask.permission, &ask.patterns) {
+            Verdict::Allow => return Ok(()),
+            Verdict::Deny { pattern, rule } => return Err(denied(&ask.permission, pattern, rule)),
+            Verdict::Ask { pattern } if !interactive => {
+                return Err(unanswerable(&ask.permission, pattern, "on this surface"));
             }
-        }
-        if !needs_user {
-            return Ok(());
-        }
-        if !interactive {
-            return Err(PermissionRefusal::Denied(format!(
-                "`{}` on {} needs the user's approval, which cannot be given on this surface; allow it \
-                 in opencode.json (\"permission\": {{\"{}\": \"allow\"}}) or use a session",
-                ask.permission,
-                ask.patterns.join(", "),
-                ask.permission
-            )));
+            Verdict::Ask { .. } => {}
         }
 
         let request = PermissionRequest {
@@ -415,6 +394,27 @@ mod tests {
         }
     }
 
+    /// Starts an ask of `read .env` (which the default rules leave to the user) in `session`, and
+    /// waits until it is pending.
+    async fn ask_env(
+        broker: &Broker,
+        bus: &Bus,
+        rules: &Ruleset,
+        session: &'static str,
+    ) -> tokio::task::JoinHandle<Answer> {
+        let (broker, bus, rules) = (broker.clone(), bus.clone(), rules.clone());
+        let waiting = broker.clone();
+        let asking = tokio::spawn(async move {
+            broker
+                .ask(&bus, &rules, session, None, ask("read", ".env"), true)
+                .await
+        });
+        while waiting.list().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        asking
+    }
+
     fn setup() -> (Broker, Bus, Store) {
         let store = Store::open_in_memory().expect("in-memory store");
         for id in ["ses_1", "ses_2"] {
@@ -461,17 +461,7 @@ mod tests {
     async fn the_first_reply_wins_and_always_covers_later_asks() {
         let (broker, bus, _) = setup();
         let rules = Ruleset::defaults();
-        let asking = {
-            let (broker, bus, rules) = (broker.clone(), bus.clone(), rules.clone());
-            tokio::spawn(async move {
-                broker
-                    .ask(&bus, &rules, "ses_1", None, ask("read", ".env"), true)
-                    .await
-            })
-        };
-        while broker.list().is_empty() {
-            tokio::task::yield_now().await;
-        }
+        let asking = ask_env(&broker, &bus, &rules, "ses_1").await;
         let id = broker.list()[0].id.clone();
         let replied = broker.reply(&bus, &id, Reply::Always, None).expect("pending");
         assert!(replied.delivered);
@@ -499,17 +489,7 @@ mod tests {
     async fn reject_carries_feedback_and_dropping_withdraws() {
         let (broker, bus, store) = setup();
         let rules = Ruleset::defaults();
-        let asking = {
-            let (broker, bus, rules) = (broker.clone(), bus.clone(), rules.clone());
-            tokio::spawn(async move {
-                broker
-                    .ask(&bus, &rules, "ses_1", None, ask("read", ".env"), true)
-                    .await
-            })
-        };
-        while broker.list().is_empty() {
-            tokio::task::yield_now().await;
-        }
+        let asking = ask_env(&broker, &bus, &rules, "ses_1").await;
         assert_eq!(store.permissions().expect("readable").len(), 1);
         let id = broker.list()[0].id.clone();
         broker
@@ -521,17 +501,7 @@ mod tests {
         );
         assert!(store.permissions().expect("readable").is_empty());
 
-        let dropped = {
-            let (broker, bus, rules) = (broker.clone(), bus.clone(), rules.clone());
-            tokio::spawn(async move {
-                broker
-                    .ask(&bus, &rules, "ses_2", None, ask("read", ".env"), true)
-                    .await
-            })
-        };
-        while broker.list().is_empty() {
-            tokio::task::yield_now().await;
-        }
+        let dropped = ask_env(&broker, &bus, &rules, "ses_2").await;
         dropped.abort();
         let _ = dropped.await;
         assert!(broker.list().is_empty());
@@ -542,17 +512,7 @@ mod tests {
     async fn pending_requests_survive_a_restart() {
         let (broker, bus, store) = setup();
         let rules = Ruleset::defaults();
-        let asking = {
-            let (broker, bus, rules) = (broker.clone(), bus.clone(), rules.clone());
-            tokio::spawn(async move {
-                broker
-                    .ask(&bus, &rules, "ses_1", None, ask("read", ".env"), true)
-                    .await
-            })
-        };
-        while broker.list().is_empty() {
-            tokio::task::yield_now().await;
-        }
+        let asking = ask_env(&broker, &bus, &rules, "ses_1").await;
         // A restart: a new broker over the same store, while the old process "died".
         let restored = Broker::restore(store.clone());
         assert_eq!(restored.list(), broker.list());
