@@ -58,6 +58,8 @@ pub struct Instance {
     /// The project's ID: the root commit's SHA, or `global` outside git (sessions are listed
     /// per project).
     pub project_id: String,
+    /// The repository's top level (`/` outside git): the `path.root` of assistant messages.
+    pub worktree: PathBuf,
 }
 
 impl Instance {
@@ -173,6 +175,7 @@ impl Instances {
         // Checked now so a bad `agent` block is reported when the directory is first used.
         crate::session::agent::agents(&config.raw, &Ruleset::defaults()).map_err(InstanceError::Config)?;
         let project_id = project.clone().unwrap_or_else(|| "global".into());
+        let worktree = crate::project::vcs::worktree(&directory);
         let bus = Bus::forwarding(
             BusOptions::from_env(),
             self.global_bus.clone(),
@@ -200,6 +203,7 @@ impl Instances {
             created_ms,
             providers: Arc::new(providers),
             project_id,
+            worktree,
         })
     }
 

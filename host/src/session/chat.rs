@@ -9,8 +9,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::model::{
-    AssistantMessage, MessageInfo, MessagePath, MessageTime, ModelRef, Part, PartBody, Tokens, UserMessage,
-    now_ms,
+    AssistantMessage, MessageInfo, MessageTime, ModelRef, Part, PartBody, UserMessage, now_ms,
 };
 use super::{
     Asks, CreateSession, PartInput, PromptInput, SessionError, Sessions, Submitted, message_record,
@@ -129,7 +128,7 @@ impl Sessions {
         };
         let prompt = PromptInput {
             message_id: None,
-            model: model.clone(),
+            model,
             agent: None,
             no_reply: false,
             tools: None,
@@ -143,19 +142,15 @@ impl Sessions {
             }],
         };
         let submitted = self.submit_with(instance, &session_id, prompt, Asks::Refuse)?;
-        let model = match model {
-            Some(model) => model,
-            None => self.get(&session_id)?.model.map_or_else(
-                || ModelRef {
-                    provider_id: String::new(),
-                    model_id: String::new(),
-                },
-                |m| ModelRef {
-                    provider_id: m.provider_id,
-                    model_id: m.id,
-                },
-            ),
-        };
+        // The model the prompt runs with, as `submit` resolved and stored it on the session.
+        let model = self
+            .get(&session_id)?
+            .model
+            .map(|m| ModelRef {
+                provider_id: m.provider_id,
+                model_id: m.id,
+            })
+            .ok_or_else(|| SessionError::Failed("the prompt was stored without its model".into()))?;
         Ok(ChatTurn {
             session_id,
             model,
@@ -173,17 +168,16 @@ impl Sessions {
     ) -> Result<(), SessionError> {
         let mut batch = Vec::new();
         let mut last_user = String::new();
-        let directory = instance.directory.display().to_string();
+        let path = super::message_path(instance);
         for (role, text) in turns {
-            let id = Identifier::ascending("msg");
-            let now = now_ms();
             let info = if *role == "user" {
+                let id = Identifier::ascending("msg");
                 last_user = id.clone();
                 MessageInfo::User(UserMessage {
-                    id: id.clone(),
+                    id,
                     session_id: session_id.into(),
                     time: MessageTime {
-                        created: now,
+                        created: now_ms(),
                         completed: None,
                     },
                     summary: None,
@@ -193,28 +187,18 @@ impl Sessions {
                     tools: None,
                 })
             } else {
-                MessageInfo::Assistant(AssistantMessage {
-                    id: id.clone(),
-                    session_id: session_id.into(),
-                    time: MessageTime {
-                        created: now,
-                        completed: Some(now),
-                    },
-                    parent_id: last_user.clone(),
-                    model_id: model.model_id.clone(),
-                    provider_id: model.provider_id.clone(),
-                    mode: super::agent::DEFAULT_AGENT.into(),
-                    agent: super::agent::DEFAULT_AGENT.into(),
-                    path: MessagePath {
-                        cwd: directory.clone(),
-                        root: directory.clone(),
-                    },
-                    cost: 0.0,
-                    tokens: Tokens::default(),
-                    finish: Some("stop".into()),
-                    error: None,
-                })
+                let mut answer = AssistantMessage::begin(
+                    session_id,
+                    &last_user,
+                    model,
+                    super::agent::DEFAULT_AGENT,
+                    path.clone(),
+                );
+                answer.time.completed = Some(answer.time.created);
+                answer.finish = Some("stop".into());
+                MessageInfo::Assistant(answer)
             };
+            let id = info.id().to_string();
             batch.push(Write::Message(message_record(&info)));
             batch.push(Write::Part(part_record(&Part {
                 id: Identifier::ascending("prt"),

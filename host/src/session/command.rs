@@ -99,6 +99,7 @@ pub fn list(instance: &Instance, global_config: &Path) -> Vec<Command> {
 /// The prompt a command produces for `arguments`.
 pub fn expand(template: &str, arguments: &str) -> String {
     let words: Vec<&str> = arguments.split_whitespace().collect();
+    let highest = highest_placeholder(template);
     let mut out = String::with_capacity(template.len() + arguments.len());
     let mut rest = template;
     while let Some(at) = rest.find('$') {
@@ -113,7 +114,6 @@ pub fn expand(template: &str, arguments: &str) -> String {
         match after[..digits].parse::<usize>() {
             Ok(n) if n >= 1 => {
                 // The last placeholder takes the remaining words, as OpenCode does.
-                let highest = highest_placeholder(template);
                 let value = if n == highest && words.len() > n {
                     words[n - 1..].join(" ")
                 } else {
@@ -129,8 +129,7 @@ pub fn expand(template: &str, arguments: &str) -> String {
         }
     }
     out.push_str(rest);
-    if !template.contains("$ARGUMENTS") && highest_placeholder(template) == 0 && !arguments.trim().is_empty()
-    {
+    if !template.contains("$ARGUMENTS") && highest == 0 && !arguments.trim().is_empty() {
         out.push_str("\n\n");
         out.push_str(arguments);
     }

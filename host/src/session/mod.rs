@@ -601,15 +601,6 @@ impl Sessions {
         Ok(Submitted::Queued(receiver))
     }
 
-    /// Called by the loop when it finds no newer prompt: whether it may stop. Holding the runs
-    /// lock makes "no new prompt" and "slot removed" one step, so no prompt is left unanswered.
-    fn take_pending_prompt(&self, id: &str) -> bool {
-        match self.runs().get_mut(id) {
-            Some(slot) => std::mem::take(&mut slot.pending_prompt),
-            None => false,
-        }
-    }
-
     /// Whether the session's running turn can ask the user.
     fn asks(&self, id: &str) -> Asks {
         self.runs().get(id).map_or(Asks::Interactive, |slot| slot.asks)
@@ -839,6 +830,14 @@ impl Submitted {
             Self::Stored(message) => Ok(*message),
             Self::Queued(receiver) => receiver.await.map_err(|_| SessionError::LoopGone)?,
         }
+    }
+}
+
+/// Where an assistant message of `instance` works: its directory, within its repository.
+fn message_path(instance: &Instance) -> model::MessagePath {
+    model::MessagePath {
+        cwd: instance.directory.display().to_string(),
+        root: instance.worktree.display().to_string(),
     }
 }
 

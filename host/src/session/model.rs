@@ -185,6 +185,36 @@ pub struct AssistantMessage {
     pub error: Option<MessageError>,
 }
 
+impl AssistantMessage {
+    /// A new, unfinished message of `agent` answering the user message `parent_id`.
+    pub fn begin(
+        session_id: &str,
+        parent_id: &str,
+        model: &ModelRef,
+        agent: &str,
+        path: MessagePath,
+    ) -> Self {
+        Self {
+            id: crate::bus::Identifier::ascending("msg"),
+            session_id: session_id.into(),
+            time: MessageTime {
+                created: now_ms(),
+                completed: None,
+            },
+            parent_id: parent_id.into(),
+            model_id: model.model_id.clone(),
+            provider_id: model.provider_id.clone(),
+            mode: agent.into(),
+            agent: agent.into(),
+            path,
+            cost: 0.0,
+            tokens: Tokens::default(),
+            finish: None,
+            error: None,
+        }
+    }
+}
+
 /// A message's info, tagged by `role`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "role", rename_all = "lowercase")]

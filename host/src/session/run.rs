@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::agent::{self, Agent};
 use super::model::{
-    AssistantMessage, MessageError, MessageInfo, MessagePath, MessageTime, MessageWithParts, ModelRef, Part,
-    PartBody, PartTime, RunningTime, Session, SessionStatus, SpanTime, ToolState, now_ms,
+    AssistantMessage, MessageError, MessageInfo, MessageWithParts, ModelRef, Part, PartBody, PartTime,
+    RunningTime, Session, SessionStatus, SpanTime, ToolState, now_ms,
 };
 use super::permission::ToolRef;
 use super::{
@@ -198,17 +198,11 @@ pub async fn run_loop(
             last_step: steps >= max_steps,
         };
         let (end, message) = step.run(&history).await?;
+        // A prompt queued meanwhile is answered by a new round of the loop: `finish_run` checks
+        // for one and removes the run in one step.
         match end {
-            StepEnd::Aborted => return Ok(message),
             StepEnd::Continue if steps < max_steps => continue,
-            StepEnd::Continue | StepEnd::Stop => {
-                // A prompt queued meanwhile is answered by the same loop.
-                if sessions.take_pending_prompt(session_id) {
-                    steps = 0;
-                    continue;
-                }
-                return Ok(message);
-            }
+            StepEnd::Aborted | StepEnd::Continue | StepEnd::Stop => return Ok(message),
         }
     }
 }
@@ -266,30 +260,17 @@ impl Step<'_> {
     }
 
     async fn run(self, history: &[MessageWithParts]) -> Result<(StepEnd, MessageWithParts), SessionError> {
-        let directory = self.instance.directory.display().to_string();
-        let info = AssistantMessage {
-            id: Identifier::ascending("msg"),
-            session_id: self.session.id.clone(),
-            time: MessageTime {
-                created: now_ms(),
-                completed: None,
-            },
-            parent_id: self.user.id.clone(),
-            model_id: self.model.model_id.clone(),
+        let model = ModelRef {
             provider_id: self.model.provider_id.clone(),
-            mode: self.agent.name.clone(),
-            agent: self.agent.name.clone(),
-            path: MessagePath {
-                cwd: directory.clone(),
-                root: crate::project::vcs::worktree(&self.instance.directory)
-                    .display()
-                    .to_string(),
-            },
-            cost: 0.0,
-            tokens: Default::default(),
-            finish: None,
-            error: None,
+            model_id: self.model.model_id.clone(),
         };
+        let info = AssistantMessage::begin(
+            &self.session.id,
+            &self.user.id,
+            &model,
+            &self.agent.name,
+            super::message_path(self.instance),
+        );
         // The reference marks the session busy at each step, before the step's message.
         self.sessions
             .set_status(self.instance, &self.session.id, SessionStatus::Busy);

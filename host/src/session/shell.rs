@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::model::{
-    AssistantMessage, MessageInfo, MessagePath, MessageTime, MessageWithParts, Part, PartBody, RunningTime,
-    SpanTime, ToolState, UserMessage, now_ms,
+    AssistantMessage, MessageInfo, MessageTime, MessageWithParts, Part, PartBody, RunningTime, SpanTime,
+    ToolState, UserMessage, now_ms,
 };
 use super::{SessionError, Sessions, ShellInput, events, message_record, part_record, run};
 use crate::bus::Identifier;
@@ -70,28 +70,8 @@ impl Sessions {
                 time: None,
             },
         };
-        let directory = instance.directory.display().to_string();
-        let mut info = AssistantMessage {
-            id: Identifier::ascending("msg"),
-            session_id: id.into(),
-            time: MessageTime {
-                created: now,
-                completed: None,
-            },
-            parent_id: user.id().into(),
-            model_id: model.model_id.clone(),
-            provider_id: model.provider_id.clone(),
-            mode: agent.name.clone(),
-            agent: agent.name.clone(),
-            path: MessagePath {
-                cwd: directory.clone(),
-                root: directory,
-            },
-            cost: 0.0,
-            tokens: Default::default(),
-            finish: None,
-            error: None,
-        };
+        let mut info =
+            AssistantMessage::begin(id, user.id(), &model, &agent.name, super::message_path(instance));
         let input_json = json!({"command": input.command, "description": "Run a command for the user"});
         let mut tool = Part {
             id: Identifier::ascending("prt"),
