@@ -5,31 +5,9 @@
 // this order. Usage: node sdk-sessions.mjs <baseUrl> <projectDir>
 import { createOpencodeClient } from "@opencode-ai/sdk"
 import { createOpencodeClient as createV2 } from "@opencode-ai/sdk/v2"
+import { check, data, expect, finish } from "./checks.mjs"
 
 const [baseUrl, directory] = process.argv.slice(2)
-let passed = 0
-let failed = 0
-
-async function check(name, run) {
-  try {
-    await run()
-    passed++
-    console.log(`ok   ${name}`)
-  } catch (error) {
-    failed++
-    console.log(`FAIL ${name}: ${error?.stack ?? error}`)
-  }
-}
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message)
-}
-
-function data(result) {
-  expect(!result.error, `error ${result.response?.status}: ${JSON.stringify(result.error)}`)
-  expect(result.response?.ok, `status ${result.response?.status}`)
-  return result.data
-}
 
 const v1 = createOpencodeClient({ baseUrl, directory })
 const v2 = createV2({ baseUrl, directory })
@@ -152,5 +130,4 @@ await check("v1 config.update", async () => {
   expect(config.username === "sdk-user", JSON.stringify(config))
 })
 
-console.log(`${passed} passed, ${failed} failed`)
-process.exit(failed === 0 ? 0 : 1)
+finish()

@@ -3,32 +3,9 @@
 // Prints one line per check and a closing "N passed, M failed"; exits 1 on any failure.
 import { createOpencodeClient } from "@opencode-ai/sdk"
 import { createOpencodeClient as createV2 } from "@opencode-ai/sdk/v2"
+import { check, data, expect, finish } from "./checks.mjs"
 
 const [baseUrl, directory] = process.argv.slice(2)
-let passed = 0
-let failed = 0
-
-async function check(name, run) {
-  try {
-    await run()
-    passed++
-    console.log(`ok   ${name}`)
-  } catch (error) {
-    failed++
-    console.log(`FAIL ${name}: ${error?.stack ?? error}`)
-  }
-}
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message)
-}
-
-/** The data of a hey-api result, or the reason it has none. */
-function data(result) {
-  expect(!result.error, `error ${result.response?.status}: ${JSON.stringify(result.error)}`)
-  expect(result.response?.ok, `status ${result.response?.status}`)
-  return result.data
-}
 
 // With SMOKE_PASSWORD, the server is password-protected and the clients send Basic credentials
 // the way OpenCode's own clients do.
@@ -117,5 +94,4 @@ await check("v2 global.event yields a wrapped server.connected", async () => {
   controller.abort()
 })
 
-console.log(`${passed} passed, ${failed} failed`)
-process.exit(failed === 0 ? 0 : 1)
+finish()

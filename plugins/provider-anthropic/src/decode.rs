@@ -306,24 +306,12 @@ fn error_status(kind: &str) -> u16 {
 
 #[cfg(test)]
 mod tests {
-    use wasmcode_provider_support::sse::SseParser;
+    use wasmcode_provider_support::decode_all;
 
     use super::*;
 
     fn decode(wire: &str) -> Result<Vec<StreamEvent>, ProviderError> {
-        let mut parser = SseParser::new();
-        let mut sse = Vec::new();
-        parser.feed(wire.as_bytes(), &mut sse).expect("valid SSE");
-        parser.finish(&mut sse);
-        let mut decoder = MessagesDecoder::new();
-        let mut out = Events::new();
-        for event in &sse {
-            if decoder.event(event, &mut out)? == Flow::Done {
-                break;
-            }
-        }
-        decoder.end(&mut out)?;
-        Ok(out.into_iter().collect())
+        decode_all(&mut MessagesDecoder::new(), wire)
     }
 
     fn debug(events: &[StreamEvent]) -> Vec<String> {

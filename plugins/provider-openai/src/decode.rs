@@ -315,25 +315,13 @@ fn stream_error(error: &serde_json::Value, data: &str) -> ProviderError {
 
 #[cfg(test)]
 mod tests {
-    use wasmcode_provider_support::sse::SseParser;
+    use wasmcode_provider_support::decode_all;
 
     use super::*;
 
     /// Runs `wire` through the SSE parser and the decoder, as the stream driver does.
     fn decode(wire: &str) -> Result<Vec<StreamEvent>, ProviderError> {
-        let mut parser = SseParser::new();
-        let mut sse = Vec::new();
-        parser.feed(wire.as_bytes(), &mut sse).expect("valid SSE");
-        parser.finish(&mut sse);
-        let mut decoder = ChatDecoder::new();
-        let mut out = Events::new();
-        for event in &sse {
-            if decoder.event(event, &mut out)? == Flow::Done {
-                break;
-            }
-        }
-        decoder.end(&mut out)?;
-        Ok(out.into_iter().collect())
+        decode_all(&mut ChatDecoder::new(), wire)
     }
 
     fn debug(events: &[StreamEvent]) -> Vec<String> {

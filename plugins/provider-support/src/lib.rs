@@ -28,7 +28,7 @@ pub mod models;
 pub mod sse;
 mod stream;
 
-pub use stream::{Completion, Decoder, Events, Flow};
+pub use stream::{Completion, Decoder, Events, Flow, decode_all};
 
 #[doc(hidden)]
 pub mod bindings {

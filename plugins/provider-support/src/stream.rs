@@ -32,6 +32,25 @@ pub trait Decoder {
     fn end(&mut self, out: &mut Events) -> Result<(), ProviderError>;
 }
 
+/// Decodes a whole wire text at once, through the SSE parser and `decoder` as the stream driver
+/// runs them: for tests and tools that hold the bytes already.
+pub fn decode_all(decoder: &mut dyn Decoder, wire: &str) -> Result<Vec<StreamEvent>, ProviderError> {
+    let mut parser = SseParser::new();
+    let mut sse = Vec::new();
+    parser
+        .feed(wire.as_bytes(), &mut sse)
+        .map_err(|e| ProviderError::Protocol(e.to_string()))?;
+    parser.finish(&mut sse);
+    let mut out = Events::new();
+    for event in &sse {
+        if decoder.event(event, &mut out)? == Flow::Done {
+            break;
+        }
+    }
+    decoder.end(&mut out)?;
+    Ok(out.into_iter().collect())
+}
+
 /// The guest side of one `completion-stream`.
 pub struct Completion {
     inner: RefCell<Driver>,

@@ -43,7 +43,7 @@ fn installed_clients() -> PathBuf {
         std::fs::write(&marker, "").expect("marker");
     }
     // The scripts run from the install so their imports resolve; they are copied every run.
-    for script in ["sdk-smoke.mjs", "sdk-sessions.mjs"] {
+    for script in ["checks.mjs", "sdk-smoke.mjs", "sdk-sessions.mjs"] {
         std::fs::copy(clients_source().join(script), dir.join(script)).expect("copy script");
     }
     dir
