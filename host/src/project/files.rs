@@ -9,8 +9,10 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use cap_std::fs::{OpenOptions, OpenOptionsExt as _};
 use ignore::Match as IgnoreMatch;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use rustix::fs::OFlags;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -268,17 +270,54 @@ fn io_error(err: io::Error, path: &str) -> PathError {
 /// Reads one file of the project (see [`FileContent`] for the shapes). Files larger than
 /// `cap_bytes` are refused with [`PathError::TooLarge`] without being read. A missing file (or a
 /// directory) is `{"type":"text","content":""}`, mirroring the reference's 200. Anything that is
-/// not a regular file or directory (a FIFO, a device) is [`PathError::Forbidden`].
+/// not a regular file or directory (a FIFO, a device) is [`PathError::Forbidden`]. May wait for
+/// the disk: call it off the async workers.
 pub fn read(root: &ProjectRoot, path: &str, cap_bytes: u64) -> Result<FileContent, PathError> {
-    let rel = root.resolve(path)?;
-    let empty = || Ok(FileContent::text(String::new()));
-    let meta = match root.metadata(&rel) {
-        Ok(meta) => meta,
+    let content = read_with(root, path, cap_bytes, Wait::Block)?;
+    Ok(content.expect("a blocking read always completes"))
+}
+
+/// Files up to this size are worth reading on an async worker when they are cached.
+pub const CACHED_READ_MAX: u64 = 256 << 10;
+
+/// [`read`] without waiting for the disk, for an async worker: `Ok(None)` when the file is larger
+/// than [`CACHED_READ_MAX`] or not wholly in the page cache (then call [`read`] on the blocking
+/// pool). A cached 100 KB file costs about 20 µs here, less than the two thread hand-offs a trip
+/// to the blocking pool costs. Like nginx, the open and stat themselves are done in place: the
+/// path's metadata is almost always cached once the project has been looked at.
+pub fn read_cached(root: &ProjectRoot, path: &str, cap_bytes: u64) -> Result<Option<FileContent>, PathError> {
+    read_with(root, path, cap_bytes, Wait::Never)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Block,
+    /// Give up (`None`) rather than wait for the disk.
+    Never,
+}
+
+fn read_with(
+    root: &ProjectRoot,
+    path: &str,
+    cap_bytes: u64,
+    wait: Wait,
+) -> Result<Option<FileContent>, PathError> {
+    let rel = root.lexical(path)?;
+    let empty = || Ok(Some(FileContent::text(String::new())));
+    // One walk through the sandbox: open, then ask the open file what it is. Non-blocking, so a
+    // FIFO in the project cannot hold the request until a writer shows up; no controlling tty.
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32);
+    let file = match root.dir().open_with(cap_path(&rel), &options) {
+        Ok(file) => file,
         Err(err) if matches!(err.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
             return empty();
         }
         Err(err) => return Err(io_error(err, path)),
     };
+    let meta = file.metadata().map_err(|err| io_error(err, path))?;
     if meta.is_dir() {
         return empty();
     }
@@ -293,43 +332,87 @@ pub fn read(root: &ProjectRoot, path: &str, cap_bytes: u64) -> Result<FileConten
     if meta.len() > cap_bytes {
         return Err(too_large(meta.len()));
     }
-    let file = match root.dir().open(&rel) {
-        Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return empty(),
-        Err(err) => return Err(io_error(err, path)),
-    };
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     // The file may have grown since the stat: read at most one byte past the cap to notice.
-    file.take(cap_bytes.saturating_add(1)).read_to_end(&mut bytes)?;
+    let limit = cap_bytes.saturating_add(1);
+    let bytes = match wait {
+        Wait::Block => {
+            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            file.take(limit).read_to_end(&mut bytes)?;
+            bytes
+        }
+        Wait::Never if meta.len() > CACHED_READ_MAX => return Ok(None),
+        Wait::Never => match read_without_waiting(&file, meta.len(), limit)? {
+            Some(bytes) => bytes,
+            None => return Ok(None),
+        },
+    };
     if bytes.len() as u64 > cap_bytes {
         return Err(too_large(bytes.len() as u64));
     }
-    let ext = extension(&rel);
+    Ok(Some(decode(&rel, bytes)))
+}
+
+/// Reads up to `limit` bytes of a regular file, expected to be `len` long, from the page cache
+/// only (`preadv2` with `RWF_NOWAIT`): `None` as soon as a page would have to come from the disk,
+/// or where the kernel or the file system cannot tell.
+#[cfg(target_os = "linux")]
+fn read_without_waiting(file: &cap_std::fs::File, len: u64, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    use rustix::io::{Errno, ReadWriteFlags, preadv2};
+    // One spare byte, so a file that grew since the stat shows as growth.
+    let mut bytes = vec![0u8; usize::try_from(len.saturating_add(1).min(limit)).unwrap_or(0)];
+    let mut filled = 0;
+    loop {
+        if filled == bytes.len() {
+            if filled as u64 >= limit {
+                break;
+            }
+            let grown = (bytes.len() * 2)
+                .max(4096)
+                .min(usize::try_from(limit).unwrap_or(usize::MAX));
+            bytes.resize(grown, 0);
+        }
+        let mut slice = [io::IoSliceMut::new(&mut bytes[filled..])];
+        match preadv2(file, &mut slice, filled as u64, ReadWriteFlags::NOWAIT) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    bytes.truncate(filled);
+    Ok(Some(bytes))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_without_waiting(_: &cap_std::fs::File, _: u64, _: u64) -> io::Result<Option<Vec<u8>>> {
+    Ok(None)
+}
+
+/// The response for a file's bytes: images and binary as base64, text trimmed.
+fn decode(rel: &Path, bytes: Vec<u8>) -> FileContent {
+    let ext = extension(rel);
     if let Some(mime) = image_mime(&ext) {
-        return Ok(FileContent::base64(ContentType::Text, &bytes, mime));
+        return FileContent::base64(ContentType::Text, &bytes, mime);
     }
     if looks_binary(&bytes) {
         let mime = binary_mime(&ext);
-        return Ok(FileContent::base64(ContentType::Binary, &bytes, mime));
+        return FileContent::base64(ContentType::Binary, &bytes, mime);
     }
     match String::from_utf8(bytes) {
-        Ok(text) => {
-            let trimmed = text.trim();
-            Ok(FileContent::text(if trimmed.len() == text.len() {
-                text
-            } else {
-                trimmed.to_owned()
-            }))
-        }
-        Err(err) => {
-            let bytes = err.into_bytes();
-            Ok(FileContent::base64(
-                ContentType::Binary,
-                &bytes,
-                binary_mime(&ext),
-            ))
-        }
+        Ok(text) => FileContent::text(trim_in_place(text)),
+        Err(err) => FileContent::base64(ContentType::Binary, err.as_bytes(), binary_mime(&ext)),
     }
+}
+
+/// `text.trim()` without copying the (usually untouched) middle: most files only end with a
+/// newline, which is a truncate.
+fn trim_in_place(mut text: String) -> String {
+    let end = text.trim_end().len();
+    text.truncate(end);
+    let start = text.len() - text.trim_start().len();
+    text.drain(..start);
+    text
 }
 
 fn extension(rel: &Path) -> String {
@@ -660,6 +743,81 @@ mod tests {
             }) => {}
             other => panic!("expected TooLarge, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn read_refuses_a_fifo_without_waiting_for_a_writer() {
+        let (dir, root) = project(&[]);
+        let fifo = dir.path().join("pipe");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+        // A blocking open would hang here until something opened the pipe for writing.
+        assert!(matches!(read(&root, "pipe", 1024), Err(PathError::Forbidden(_))));
+    }
+
+    #[test]
+    fn read_cached_answers_as_read_does() {
+        let (dir, root) = project(&[
+            ("src/main.rs", "  fn main() {\n}\n\n"),
+            ("big.txt", "0123456789"),
+            ("src/a.rs", "a"),
+        ]);
+        std::fs::write(dir.path().join("blob.bin"), [0u8, 1, 2, 255]).expect("write");
+        std::fs::write(dir.path().join("logo.png"), [0x89, b'P', b'N', b'G']).expect("write");
+        for path in [
+            "src/main.rs",
+            "blob.bin",
+            "logo.png",
+            "nope.txt",
+            "src",
+            "big.txt",
+            "src/a.rs",
+        ] {
+            let cached = read_cached(&root, path, 1024).expect("read_cached");
+            assert_eq!(cached, Some(read(&root, path, 1024).expect("read")), "{path}");
+        }
+        assert!(matches!(
+            read_cached(&root, "big.txt", 9),
+            Err(PathError::TooLarge { size: 10, .. })
+        ));
+        assert!(matches!(
+            read_cached(&root, "../x", 1024),
+            Err(PathError::Forbidden(_))
+        ));
+        // Larger than an async worker should encode: left to the blocking pool.
+        let large = "x".repeat(usize::try_from(CACHED_READ_MAX).expect("fits") + 1);
+        std::fs::write(dir.path().join("large.txt"), &large).expect("write");
+        assert_eq!(
+            read_cached(&root, "large.txt", u64::MAX).expect("read_cached"),
+            None
+        );
+        assert_eq!(read(&root, "large.txt", u64::MAX).expect("read").content, large);
+    }
+
+    #[test]
+    fn read_cached_leaves_pages_on_disk_to_the_blocking_read() {
+        let (dir, root) = project(&[]);
+        let path = dir.path().join("cold.txt");
+        std::fs::write(&path, "cold\n".repeat(4096)).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        file.sync_all().expect("sync");
+        // Written back, so the kernel may drop the pages; tmpfs keeps them in memory regardless.
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).expect("fadvise");
+        let tmpfs = rustix::fs::fstatfs(&file).expect("statfs").f_type == 0x0102_1994;
+        match read_cached(&root, "cold.txt", u64::MAX).expect("read_cached") {
+            None => {}
+            Some(content) => assert!(tmpfs, "read {} bytes from a cold file", content.content.len()),
+        }
+        assert_eq!(
+            read(&root, "cold.txt", u64::MAX).expect("read").content,
+            "cold\n".repeat(4096).trim()
+        );
     }
 
     #[test]

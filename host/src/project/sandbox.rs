@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, Metadata};
+use cap_std::fs::Dir;
 
 /// Why a user-supplied path was not served.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +82,21 @@ impl ProjectRoot {
     /// symlink to outside, an absolute symlink). A path that does not exist is accepted: whether
     /// that is an error is the caller's business.
     pub fn resolve(&self, user_path: &str) -> Result<PathBuf, PathError> {
+        let rel = self.lexical(user_path)?;
+        match self.dir.metadata(cap_path(&rel)) {
+            Ok(_) => Ok(rel),
+            Err(err) => match err.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Ok(rel),
+                io::ErrorKind::PermissionDenied => Err(PathError::Forbidden(format!("{user_path}: {err}"))),
+                _ => Err(PathError::Io(err)),
+            },
+        }
+    }
+
+    /// The lexical half of [`resolve`](Self::resolve): refuses NUL bytes, `..` above the root and
+    /// absolute paths elsewhere, without touching the file system. Only for callers that go on to
+    /// open the result through [`dir`](Self::dir), whose resolver refuses symlinks leading out.
+    pub(crate) fn lexical(&self, user_path: &str) -> Result<PathBuf, PathError> {
         let forbidden = || PathError::Forbidden(user_path.to_owned());
         if user_path.contains('\0') {
             return Err(forbidden());
@@ -98,19 +113,7 @@ impl ProjectRoot {
         if rel.is_absolute() {
             return Err(forbidden());
         }
-        match self.dir.metadata(cap_path(&rel)) {
-            Ok(_) => Ok(rel),
-            Err(err) => match err.kind() {
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Ok(rel),
-                io::ErrorKind::PermissionDenied => Err(PathError::Forbidden(format!("{user_path}: {err}"))),
-                _ => Err(PathError::Io(err)),
-            },
-        }
-    }
-
-    /// Metadata of `rel` (following symlinks, inside the sandbox).
-    pub(crate) fn metadata(&self, rel: &Path) -> io::Result<Metadata> {
-        self.dir.metadata(cap_path(rel))
+        Ok(rel)
     }
 }
 

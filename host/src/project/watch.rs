@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, ModifyKind};
-use notify::{EventKind, RecursiveMode, Watcher};
+use notify::{EventKind, EventKindMask, RecursiveMode, Watcher};
 
 /// One change below the project root, as a listener sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +95,11 @@ impl ProjectWatcher {
             let shared = shared.clone();
             move |event: notify::Result<notify::Event>| shared.handle(event)
         };
-        let config = notify::Config::default().with_follow_symlinks(false);
+        // Opens and reads are not changes: without the mask every file anyone reads in the
+        // project (a build, our own `/file/content`) wakes this thread.
+        let config = notify::Config::default()
+            .with_follow_symlinks(false)
+            .with_event_kinds(EventKindMask::CORE | EventKindMask::ACCESS_CLOSE);
         let watcher = notify::RecommendedWatcher::new(handler, config).and_then(|mut watcher| {
             watcher.watch(root, RecursiveMode::Recursive)?;
             Ok(watcher)
