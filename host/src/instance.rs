@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
@@ -60,6 +60,8 @@ pub struct Instance {
     pub project_id: String,
     /// The repository's top level (`/` outside git): the `path.root` of assistant messages.
     pub worktree: PathBuf,
+    /// The directory's device and inode: what a requested spelling must still lead to.
+    identity: DirIdentity,
 }
 
 impl Instance {
@@ -69,8 +71,8 @@ impl Instance {
     }
 }
 
-/// Why an instance could not be created: bad directory (400) or bad configuration (400, with
-/// the file and position).
+/// Why an instance could not be created: bad directory (400), bad configuration (400, with
+/// the file and position), or the repository could not be read (500).
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {
     #[error("directory {0} does not exist or is not a directory")]
@@ -79,11 +81,16 @@ pub enum InstanceError {
     NotAbsolute(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("reading the repository failed: {0}")]
+    Git(String),
 }
 
 impl From<InstanceError> for ApiError {
     fn from(error: InstanceError) -> Self {
-        ApiError::bad_request(error.to_string(), "Query")
+        match error {
+            InstanceError::Git(_) => ApiError::internal(error.to_string()),
+            _ => ApiError::bad_request(error.to_string(), "Query"),
+        }
     }
 }
 
@@ -99,7 +106,33 @@ pub struct Instances {
     /// The environment at start-up, where providers find their keys.
     provider_env: Arc<ProviderEnv>,
     live: Mutex<HashMap<PathBuf, Arc<Instance>>>,
+    /// Directories as requests spelled them, for live instances: found here, a request's
+    /// directory costs one `stat` instead of a canonicalisation (a `readlink` per component)
+    /// and the creation lock.
+    spellings: std::sync::RwLock<HashMap<PathBuf, Arc<Instance>>>,
     sessions: Arc<Sessions>,
+}
+
+/// Remembered spellings at most; past that the memory starts over (clients choose spellings).
+const MAX_SPELLINGS: usize = 256;
+
+/// A directory's device and inode number: the same pair is the same directory, whichever path
+/// leads there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DirIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl DirIdentity {
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path).ok().filter(|m| m.is_dir())?;
+        Some(Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
 }
 
 impl Instances {
@@ -115,6 +148,7 @@ impl Instances {
             auth,
             provider_env: Arc::new(ProviderEnv::from_process()),
             live: Mutex::new(HashMap::new()),
+            spellings: std::sync::RwLock::default(),
         }
     }
 
@@ -142,16 +176,39 @@ impl Instances {
     }
 
     /// The instance of `directory`, created (configuration read, plugins loaded) on first use.
-    pub async fn get(&self, directory: &Path) -> Result<Arc<Instance>, InstanceError> {
-        let directory = canonical_directory(directory)?;
+    pub async fn get(&self, requested: &Path) -> Result<Arc<Instance>, InstanceError> {
+        if let Some(instance) = self.by_spelling(requested) {
+            return Ok(instance);
+        }
+        let directory = canonical_directory(requested)?;
         // Held across creation so two first requests for one directory create it once.
         let mut live = self.live.lock().await;
-        if let Some(instance) = live.get(&directory) {
-            return Ok(instance.clone());
+        let instance = match live.get(&directory) {
+            Some(instance) => instance.clone(),
+            None => {
+                let instance = Arc::new(self.create(directory.clone()).await?);
+                live.insert(directory, instance.clone());
+                instance
+            }
+        };
+        let mut spellings = self.spellings.write().unwrap_or_else(PoisonError::into_inner);
+        if spellings.len() >= MAX_SPELLINGS {
+            spellings.clear();
         }
-        let instance = Arc::new(self.create(directory.clone()).await?);
-        live.insert(directory, instance.clone());
+        spellings.insert(requested.to_path_buf(), instance.clone());
         Ok(instance)
+    }
+
+    /// The live instance `requested` was last seen to name, if the path still leads to that
+    /// directory (a symlink on the way may have been pointed elsewhere since).
+    fn by_spelling(&self, requested: &Path) -> Option<Arc<Instance>> {
+        let instance = self
+            .spellings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(requested)?
+            .clone();
+        (DirIdentity::of(requested) == Some(instance.identity)).then_some(instance)
     }
 
     async fn create(&self, directory: PathBuf) -> Result<Instance, InstanceError> {
@@ -163,6 +220,17 @@ impl Instances {
         }
         let providers = ProviderSet::build(&config.raw, &self.provider_env, self.auth.clone())
             .map_err(|e| InstanceError::Config(e.to_string()))?;
+        // Two git processes: asked at once, while the plugins load.
+        let git = {
+            let directory = directory.clone();
+            tokio::task::spawn_blocking(move || {
+                std::thread::scope(|scope| {
+                    let project = scope.spawn(|| crate::project::vcs::project_id(&directory));
+                    let worktree = crate::project::vcs::worktree(&directory);
+                    (project.join().ok().flatten(), worktree)
+                })
+            })
+        };
         let (tools, warnings) =
             plugins::load_all(&self.runtime, &self.paths, &config.wasmcode, Some(&directory)).await;
         for warning in &warnings {
@@ -171,11 +239,12 @@ impl Instances {
         tracing::info!(directory = %directory.display(), tools = tools.ids().count(), "instance created");
         let root = ProjectRoot::open(&directory)
             .map_err(|e| InstanceError::NoSuchDirectory(format!("{}: {e}", directory.display())))?;
-        let project = crate::project::vcs::project_id(&directory);
+        let identity = DirIdentity::of(&directory)
+            .ok_or_else(|| InstanceError::NoSuchDirectory(directory.display().to_string()))?;
+        let (project, worktree) = git.await.map_err(|e| InstanceError::Git(e.to_string()))?;
         // Checked now so a bad `agent` block is reported when the directory is first used.
         crate::session::agent::agents(&config.raw, &Ruleset::defaults()).map_err(InstanceError::Config)?;
         let project_id = project.clone().unwrap_or_else(|| "global".into());
-        let worktree = crate::project::vcs::worktree(&directory);
         let bus = Bus::forwarding(
             BusOptions::from_env(),
             self.global_bus.clone(),
@@ -204,6 +273,7 @@ impl Instances {
             providers: Arc::new(providers),
             project_id,
             worktree,
+            identity,
         })
     }
 
@@ -212,7 +282,14 @@ impl Instances {
         let Ok(directory) = canonical_directory(directory) else {
             return false;
         };
-        self.live.lock().await.remove(&directory).is_some()
+        let Some(instance) = self.live.lock().await.remove(&directory) else {
+            return false;
+        };
+        self.spellings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, live| !Arc::ptr_eq(live, &instance));
+        true
     }
 
     /// The instances alive now.

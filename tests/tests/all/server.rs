@@ -251,6 +251,42 @@ async fn requests_are_scoped_to_their_directory() {
 }
 
 #[tokio::test]
+async fn a_directory_spelled_through_a_symlink_follows_the_symlink() {
+    // Requests remember how they spelled a directory; re-pointing a symlink on the way must
+    // not leave the spelling scoped to the old project.
+    let env = TestEnv::new();
+    let first = env.dir.path().join("first");
+    let second = env.dir.path().join("second");
+    for (dir, text) in [(&first, "first project"), (&second, "second project")] {
+        std::fs::create_dir_all(dir).expect("project");
+        std::fs::write(dir.join("which.txt"), text).expect("write");
+    }
+    let link = env.dir.path().join("current");
+    std::os::unix::fs::symlink(&first, &link).expect("symlink");
+    let server = env.serve();
+    let url = format!("/file/content?path=which.txt&directory={}", encode(&link));
+    for _ in 0..2 {
+        let (status, body) = server.get(&url).await;
+        assert_eq!(
+            (status, &body["content"]),
+            (200, &json!("first project")),
+            "{body}"
+        );
+    }
+    std::fs::remove_file(&link).expect("unlink");
+    std::os::unix::fs::symlink(&second, &link).expect("symlink");
+    let (status, body) = server.get(&url).await;
+    assert_eq!(
+        (status, &body["content"]),
+        (200, &json!("second project")),
+        "{body}"
+    );
+    std::fs::remove_file(&link).expect("unlink");
+    let (status, _) = server.get(&url).await;
+    assert_eq!(status, 400, "a dangling spelling names no directory");
+}
+
+#[tokio::test]
 async fn dispose_releases_an_instance_so_it_is_made_afresh() {
     let env = TestEnv::new();
     let server = env.serve();
