@@ -182,7 +182,7 @@ pub async fn files(
     };
     Ok(Json(
         blocking(move || {
-            project::find::files_in(
+            project::fuzzy::rank(
                 &instance.tree.listing(),
                 &query.query,
                 query.kind,

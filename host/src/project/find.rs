@@ -5,7 +5,6 @@
 //! skip `.git` and do not follow symlinks, as the reference's `rg --hidden --glob=!.git/*` does.
 //! They run on all cores and block; call them from a blocking task.
 
-use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,11 +15,10 @@ use grep_matcher::Matcher as _;
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch};
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
-use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
-use nucleo_matcher::{Config, Matcher, Utf32Str};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::fuzzy::{self, Listing};
 use super::sandbox::{ProjectRoot, to_slash};
 
 /// How many matches `text` returns when the caller does not say (the reference caps at 10).
@@ -449,14 +447,7 @@ impl Sink for FileSink<'_> {
     }
 }
 
-/// Fuzzy-finds project paths for `query` (nucleo, fzf syntax: words are matched separately).
-///
-/// Files are `src/main.rs`, directories `src/` (with the trailing slash). `kind`:
-/// `Some(File)` lists files only; `Some(Directory)` lists directories only, led by `/` (the root)
-/// as the reference does; `None` lists files, plus directories when `include_dirs` (the reference
-/// treats an absent `dirs` as true). Best score first; hidden paths (a component starting with
-/// `.`) after the others unless the query asks for them (starts with `.` or contains `/.`); ties
-/// by path. An empty query lists everything in that order. `limit` is clamped to 1..=200.
+/// Fuzzy-finds project paths for `query` with a fresh walk (see [`fuzzy::rank`]).
 pub fn files(
     root: &ProjectRoot,
     query: &str,
@@ -464,67 +455,13 @@ pub fn files(
     limit: usize,
     include_dirs: bool,
 ) -> Vec<String> {
-    files_in(&listing(root), query, kind, limit, include_dirs)
+    fuzzy::rank(&Listing::new(listing(root)), query, kind, limit, include_dirs)
 }
 
 /// Every file and directory of the project that `/find/file` can return (directories with a
 /// trailing `/`), for callers that keep the listing between queries.
 pub fn listing(root: &ProjectRoot) -> Vec<String> {
     collect_paths(root, true, true)
-}
-
-/// [`files`] over a listing made by [`listing`].
-pub fn files_in(
-    listing: &[String],
-    query: &str,
-    kind: Option<Kind>,
-    limit: usize,
-    include_dirs: bool,
-) -> Vec<String> {
-    let limit = limit.clamp(1, MAX_FILES_LIMIT);
-    let (want_files, want_dirs) = match kind {
-        Some(Kind::File) => (true, false),
-        Some(Kind::Directory) => (false, true),
-        None => (true, include_dirs),
-    };
-    let candidates = listing.iter().filter(|path| {
-        if path.ends_with('/') {
-            want_dirs
-        } else {
-            want_files
-        }
-    });
-    let query = query.trim().replace('\\', "/");
-    let prefer_hidden = query.starts_with('.') || query.contains("/.");
-    let pattern = Pattern::parse(&query, CaseMatching::Smart, Normalization::Smart);
-    let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
-    let mut buf = Vec::new();
-    let mut scored: Vec<(bool, Reverse<u32>, String)> = candidates
-        .filter_map(|path| {
-            let score = pattern.score(Utf32Str::new(path, &mut buf), &mut matcher)?;
-            let hidden = !prefer_hidden && is_hidden(path);
-            Some((hidden, Reverse(score), path.clone()))
-        })
-        .collect();
-    let cut = limit.min(scored.len());
-    if cut < scored.len() {
-        scored.select_nth_unstable(cut);
-        scored.truncate(cut);
-    }
-    scored.sort_unstable();
-    let mut out = Vec::with_capacity(limit);
-    if kind == Some(Kind::Directory) {
-        out.push("/".to_owned());
-    }
-    out.extend(scored.into_iter().map(|(_, _, path)| path));
-    out.truncate(limit);
-    out
-}
-
-fn is_hidden(path: &str) -> bool {
-    path.trim_end_matches('/')
-        .split('/')
-        .any(|part| part.len() > 1 && part.starts_with('.'))
 }
 
 /// Every file and/or directory below the root (not the root), relative, `/`-separated,

@@ -5,6 +5,7 @@
 //!   [`ProjectRoot::resolve`], the only way a user-supplied path becomes a path in it;
 //! * [`files`]: `/file` (list), `/file/content` (read), `/file/status` (changed files, from git);
 //! * [`find`]: `/find` (regex search), `/find/file` (fuzzy path finder), `/find/symbol`;
+//! * [`fuzzy`]: the ranking of `/find/file`, over a listing prepared once for many queries;
 //! * [`index`]: the trigram index that answers `/find` without scanning the tree;
 //! * [`tree`]: the tree listing `/find/file` ranks, cached between queries;
 //! * [`watch`]: the project's file watcher, which keeps `index` and `tree` current;
@@ -18,6 +19,7 @@
 
 pub mod files;
 pub mod find;
+pub mod fuzzy;
 pub mod index;
 pub mod sandbox;
 #[cfg(test)]

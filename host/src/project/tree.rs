@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use super::ProjectRoot;
 use super::find;
+use super::fuzzy::Listing;
 use super::watch::ProjectWatcher;
 
 pub struct TreeCache {
     root: Arc<ProjectRoot>,
-    listing: Mutex<Option<Arc<Vec<String>>>>,
+    listing: Mutex<Option<Arc<Listing>>>,
     /// Set by the watcher on any change; cleared when a walk starts.
     stale: Arc<AtomicBool>,
     /// Keeps `stale` maintained; if it is not watching, nothing is cached.
@@ -32,9 +33,9 @@ impl TreeCache {
     }
 
     /// The current listing: the cached one, or a fresh walk when something changed since.
-    pub fn listing(&self) -> Arc<Vec<String>> {
+    pub fn listing(&self) -> Arc<Listing> {
         if !self.watcher.is_watching() {
-            return Arc::new(find::listing(&self.root));
+            return Arc::new(Listing::new(find::listing(&self.root)));
         }
         let mut cached = self
             .listing
@@ -42,7 +43,7 @@ impl TreeCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Cleared before walking: a change during the walk marks it stale again.
         if self.stale.swap(false, Ordering::AcqRel) || cached.is_none() {
-            *cached = Some(Arc::new(find::listing(&self.root)));
+            *cached = Some(Arc::new(Listing::new(find::listing(&self.root))));
         }
         cached.clone().unwrap_or_default()
     }
@@ -57,10 +58,10 @@ mod tests {
         let (dir, root) = crate::project::testing::project(&[("a.txt", "a")]);
         let watcher = Arc::new(ProjectWatcher::start(root.path()));
         let cache = TreeCache::new(Arc::new(root), watcher);
-        assert_eq!(*cache.listing(), ["a.txt"]);
+        assert_eq!(cache.listing().paths().collect::<Vec<_>>(), ["a.txt"]);
         std::fs::write(dir.path().join("b.txt"), "b").expect("write");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !cache.listing().contains(&"b.txt".to_string()) {
+        while !cache.listing().paths().any(|path| path == "b.txt") {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the new file never appeared"

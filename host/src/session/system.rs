@@ -91,9 +91,9 @@ fn matching(instance: &Instance, entry: &str) -> Vec<String> {
     let mut found: Vec<String> = instance
         .tree
         .listing()
-        .iter()
+        .paths()
         .filter(|file| !file.ends_with('/') && crate::permission::wildcard_matches(entry, file))
-        .cloned()
+        .map(str::to_owned)
         .collect();
     found.sort();
     found.truncate(20);
