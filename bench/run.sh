@@ -2,7 +2,8 @@
 # Benchmark wasmcode against the reference OpenCode server on the same generated tree.
 #   bash bench/run.sh
 # Env: BENCH_DIR (cache for tree and server homes, default ~/.cache/wasmcode/bench),
-#      DURATION (seconds of load per endpoint per server, default 5), CONNS (default 2),
+#      DURATION (seconds of load per endpoint per server, default 5),
+#      CONNS (connection counts, one table each, default "2 16"),
 #      WASMCODE_BIN (default: the release build under $CARGO_TARGET_DIR or ~/.cache/wasmcode/target),
 #      SKIP_REF=1 to benchmark only ours.
 set -euo pipefail
@@ -10,7 +11,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 BENCH_DIR=${BENCH_DIR:-$HOME/.cache/wasmcode/bench}
 DURATION=${DURATION:-5}
-CONNS=${CONNS:-2}
+CONNS=${CONNS:-2 16}
 target=${CARGO_TARGET_DIR:-$HOME/.cache/wasmcode/target}
 WASMCODE_BIN=${WASMCODE_BIN:-$target/release/wasmcode}
 REF_SCRIPT=${REF_SCRIPT:-$repo/../shared/tools/opencode-reference.sh}
@@ -32,6 +33,9 @@ if [ ! -x "$WASMCODE_BIN" ]; then
   echo "building wasmcode (release)" >&2
   (cd "$repo" && CARGO_TARGET_DIR=$target cargo build --release -p wasmcode)
 fi
+# The floor: the same HTTP stack with one route (bench/floor), for what /global/health can reach here.
+FLOOR_BIN=$BENCH_DIR/floor-target/release/bench-floor
+(cd "$here/floor" && CARGO_TARGET_DIR=$BENCH_DIR/floor-target cargo build --release --quiet)
 
 # ---------- process hygiene ----------
 pids=()
@@ -125,19 +129,25 @@ print(rps.group(1) if rps else "0",
 PY
 }
 
-# bench_server NAME PORT: checks and loads every endpoint, writes $out/NAME.<i>
+# bench_endpoints NAME PORT [ENDPOINT...]: checks and loads every endpoint (default: all) at every
+# connection count, writes $out/NAME.<conns>.<i>
 bench_endpoints() {
-  local name=$1 port=$2 i=0 code
-  for ep in "${ENDPOINTS[@]}"; do
+  local name=$1 port=$2 i=0 code c
+  shift 2
+  local eps=("$@")
+  ((${#eps[@]})) || eps=("${ENDPOINTS[@]}")
+  for ep in "${eps[@]}"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 "http://127.0.0.1:$port$ep" || echo 000)
-    if [ "$code" != 200 ]; then
-      echo "  $name $ep -> HTTP $code, skipped" >&2
-      echo "skip $code" >"$out/$name.$i"
-    else
-      wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency "http://127.0.0.1:$port$ep" >"$out/$name.$i.wrk" 2>&1 || true
-      parse_wrk "$out/$name.$i.wrk" >"$out/$name.$i"
-      echo "  $name $ep: $(cat "$out/$name.$i")" >&2
-    fi
+    for c in $CONNS; do
+      if [ "$code" != 200 ]; then
+        echo "  $name $ep -> HTTP $code, skipped" >&2
+        echo "skip $code" >"$out/$name.$c.$i"
+      else
+        wrk -t1 -c"$c" -d"${DURATION}s" --timeout 10s --latency "http://127.0.0.1:$port$ep" >"$out/$name.$c.$i.wrk" 2>&1 || true
+        parse_wrk "$out/$name.$c.$i.wrk" >"$out/$name.$c.$i"
+        echo "  $name $ep, $c connections: $(cat "$out/$name.$c.$i")" >&2
+      fi
+    done
     i=$((i + 1))
   done
 }
@@ -164,6 +174,15 @@ for pat in patterns:
     print(f"| `{pat}` | {rg:.1f} | {ours:.1f} | {ours / rg:.2f} |")
 PY
 }
+
+# ---------- the floor ----------
+port=$(free_port)
+echo "== floor ($FLOOR_BIN) on port $port" >&2
+setsid "$FLOOR_BIN" "$port" >/dev/null 2>&1 &
+pid=$!; pids+=("$pid")
+for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 0.2 "http://127.0.0.1:$port/global/health" && break; sleep 0.05; done
+bench_endpoints floor "$port" /global/health
+stop_server "$pid" "$port"
 
 # ---------- ours ----------
 ours_home=$BENCH_DIR/ours-home
@@ -205,7 +224,7 @@ if [ "${SKIP_REF:-0}" != 1 ]; then
   bench_endpoints ref "$port"
   stop_server "$pid" "$port"
 else
-  for i in "${!ENDPOINTS[@]}"; do echo "skip -" >"$out/ref.$i"; done
+  for c in $CONNS; do for i in "${!ENDPOINTS[@]}"; do echo "skip -" >"$out/ref.$c.$i"; done; done
   echo "startup_ms median=-" >"$out/ref.startup"; echo 0 >"$out/ref.rss"
 fi
 
@@ -213,21 +232,28 @@ fi
 python3 - "$out" "$DURATION" "$CONNS" "$nfiles" "$nbytes" "${ENDPOINTS[@]}" <<'PY'
 import re, sys
 out, dur, conns, nfiles, nbytes, eps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:]
-def row(name, i):
-    f = open(f"{out}/{name}.{i}").read().split()
+def row(name, c, i):
+    f = open(f"{out}/{name}.{c}.{i}").read().split()
     if f[0] == "skip":
         return None, f"HTTP {f[1]}"
     rps, p50, p99, non2xx, err = f
     note = (f" ({non2xx} non-2xx)" if non2xx != "0" else "") + (" (socket errors)" if err != "ok" else "")
     return float(rps), f"{p50} / {p99} ms{note}"
-print(f"tree: {nfiles} tracked files, {nbytes / 1e6:.1f} MB; load: wrk, {conns} connections, {dur} s per endpoint per server")
-print()
-print("| endpoint | ours req/s | ref req/s | ratio | ours p50/p99 | ref p50/p99 |")
-print("|---|---:|---:|---:|---|---|")
-for i, ep in enumerate(eps):
-    (o, ol), (r, rl) = row("ours", i), row("ref", i)
-    ratio = f"{o / r:.1f}x" if o and r else "-"
-    print(f"| `{ep}` | {'-' if o is None else f'{o:,.0f}'} | {'-' if r is None else f'{r:,.0f}'} | {ratio} | {ol} | {rl} |")
+print(f"tree: {nfiles} tracked files, {nbytes / 1e6:.1f} MB; load: wrk -t1, {dur} s per endpoint per server")
+for c in conns.split():
+    print()
+    print(f"{c} connections:")
+    print()
+    print("| endpoint | ours req/s | ref req/s | ratio | ours p50/p99 | ref p50/p99 |")
+    print("|---|---:|---:|---:|---|---|")
+    for i, ep in enumerate(eps):
+        (o, ol), (r, rl) = row("ours", c, i), row("ref", c, i)
+        ratio = f"{o / r:.1f}x" if o and r else "-"
+        print(f"| `{ep}` | {'-' if o is None else f'{o:,.0f}'} | {'-' if r is None else f'{r:,.0f}'} | {ratio} | {ol} | {rl} |")
+    f, fl = row("floor", c, 0)
+    r = row("ref", c, 0)[0]
+    ratio = f"{f / r:.1f}x" if f and r else "-"
+    print(f"| floor: `/global/health` on bare axum (bench/floor) | {'-' if f is None else f'{f:,.0f}'} | | {ratio} | {fl} | |")
 print()
 for name, label in (("ours", "ours"), ("ref", "ref ")):
     s = open(f"{out}/{name}.startup").read().strip()
