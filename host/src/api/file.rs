@@ -78,6 +78,7 @@ pub async fn read(
     ValidQuery(query): ValidQuery<PathQuery>,
 ) -> Result<Response, ApiError> {
     let root = instance.root.clone();
+    // Small and in the page cache: answered on this worker, cheaper than a trip to the pool.
     let body = match project::files::read_cached(&root, &query.path, MAX_CONTENT_BYTES)? {
         Some(content) => encode(&content)?,
         // Large or not cached: read and encode in one trip to the blocking pool (encoding a large

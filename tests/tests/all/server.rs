@@ -370,6 +370,22 @@ async fn files_and_find_answer_in_the_reference_shapes() {
             .expect("text")
             .starts_with("fn main()")
     );
+    // Past what an async worker reads in place (256 KiB): read on the blocking pool, same shape.
+    let large = "line with \"quotes\" and a tab\t\n".repeat(12_000);
+    env.write("large.txt", &large);
+    let (status, content) = server.get("/file/content?path=large.txt").await;
+    assert_eq!((status, &content["content"]), (200, &json!(large.trim())));
+    // Past the cap (10 MiB): refused unread.
+    std::fs::write(env.project.join("huge.txt"), vec![b'x'; (10 << 20) + 1]).expect("write");
+    let (status, body) = server.get("/file/content?path=huge.txt").await;
+    assert_eq!(
+        (status, &body["name"]),
+        (413, &json!("FileTooLargeError")),
+        "{body}"
+    );
+    for file in ["large.txt", "huge.txt"] {
+        std::fs::remove_file(env.project.join(file)).expect("remove");
+    }
 
     // Unlike the reference, /file/status reports changes, with line counts.
     let (_, changes) = server.get("/file/status").await;
