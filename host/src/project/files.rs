@@ -273,8 +273,8 @@ fn io_error(err: io::Error, path: &str) -> PathError {
 /// not a regular file or directory (a FIFO, a device) is [`PathError::Forbidden`]. May wait for
 /// the disk: call it off the async workers.
 pub fn read(root: &ProjectRoot, path: &str, cap_bytes: u64) -> Result<FileContent, PathError> {
-    let content = read_with(root, path, cap_bytes, Wait::Block)?;
-    Ok(content.expect("a blocking read always completes"))
+    read_with(root, path, cap_bytes, Wait::Block)?
+        .ok_or_else(|| PathError::Io(io::Error::other("a blocking read gave up")))
 }
 
 /// Files up to this size are worth reading on an async worker when they are cached.
