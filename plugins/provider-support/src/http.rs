@@ -7,7 +7,8 @@ use crate::bindings::wasi::http::types::{
     OutgoingRequest, RequestOptions, Scheme,
 };
 use crate::bindings::wasi::io::streams::{InputStream, StreamError};
-use crate::wit::{ProviderError, StatusError};
+use crate::merge_headers;
+use crate::wit::{ProviderConfig, ProviderError, StatusError};
 
 /// The most of an error response's body kept for `status-error.body`.
 const ERROR_BODY_LIMIT: usize = 64 << 10;
@@ -60,6 +61,30 @@ fn split_url(url: &str) -> Result<Target<'_>, ProviderError> {
         authority,
         path_with_query,
     })
+}
+
+/// Asks `{config.base_url}/{path}` for a streamed completion: POSTs `body` as JSON with the headers
+/// every provider sends (JSON in, an event stream out, our user agent) and the provider's own
+/// `extra` ones (key, API version), each replaced by a configured header of the same name.
+pub fn post_json(
+    config: &ProviderConfig,
+    path: &str,
+    body: &serde_json::Value,
+    extra: Vec<(String, String)>,
+) -> Result<ResponseBody, ProviderError> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| ProviderError::InvalidRequest(format!("cannot encode the request: {e}")))?;
+    let mut defaults = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("accept".to_string(), "text/event-stream".to_string()),
+        (
+            "user-agent".to_string(),
+            concat!("wasmcode/", env!("CARGO_PKG_VERSION")).to_string(),
+        ),
+    ];
+    defaults.extend(extra);
+    let headers = merge_headers(defaults, &config.headers);
+    post(&endpoint(&config.base_url, path), &headers, &bytes)
 }
 
 /// Sends `body` as a POST to `url` with `headers` and waits for the response head. A success
