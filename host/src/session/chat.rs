@@ -8,9 +8,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::model::{
-    AssistantMessage, MessageInfo, MessageTime, ModelRef, Part, PartBody, UserMessage, now_ms,
-};
+use super::model::{AssistantMessage, MessageInfo, ModelRef, Part, PartBody, UserMessage};
 use super::{
     Asks, CreateSession, PartInput, PromptInput, SessionError, Sessions, Submitted, message_record,
     part_record, run, skill,
@@ -173,19 +171,12 @@ impl Sessions {
             let info = if *role == "user" {
                 let id = Identifier::ascending("msg");
                 last_user = id.clone();
-                MessageInfo::User(UserMessage {
+                MessageInfo::User(UserMessage::new(
                     id,
-                    session_id: session_id.into(),
-                    time: MessageTime {
-                        created: now_ms(),
-                        completed: None,
-                    },
-                    summary: None,
-                    agent: super::agent::DEFAULT_AGENT.into(),
-                    model: model.clone(),
-                    system: None,
-                    tools: None,
-                })
+                    session_id,
+                    super::agent::DEFAULT_AGENT,
+                    model,
+                ))
             } else {
                 let mut answer = AssistantMessage::begin(
                     session_id,

@@ -35,8 +35,8 @@ use crate::permission::Rule;
 use crate::runtime::Runtime;
 use crate::store::{MessageRecord, PartRecord, SessionQuery, SessionRecord, Store, StoreError, Write};
 use model::{
-    MessageInfo, MessageTime, MessageWithParts, ModelRef, Part, PartBody, Session, SessionStatus,
-    SessionTime, Tokens, UserMessage, now_ms,
+    MessageInfo, MessageWithParts, ModelRef, Part, PartBody, Session, SessionStatus, SessionTime, Tokens,
+    UserMessage, now_ms,
 };
 pub use permission::{Broker, PermissionRequest, Reply, ReplyError};
 pub use run::LoopSettings;
@@ -444,19 +444,12 @@ impl Sessions {
             }
             None => Identifier::ascending("msg"),
         };
-        let now = now_ms();
+        let user = UserMessage::new(message_id.clone(), &session.id, &agent.name, model);
+        let now = user.time.created;
         let info = MessageInfo::User(UserMessage {
-            id: message_id.clone(),
-            session_id: session.id.clone(),
-            time: MessageTime {
-                created: now,
-                completed: None,
-            },
-            summary: None,
-            agent: agent.name.clone(),
-            model: model.clone(),
             system: input.system.clone(),
             tools: input.tools.clone(),
+            ..user
         });
         let mut parts = Vec::with_capacity(input.parts.len());
         for part in &input.parts {

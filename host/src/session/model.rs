@@ -185,6 +185,25 @@ pub struct AssistantMessage {
     pub error: Option<MessageError>,
 }
 
+impl UserMessage {
+    /// A user message to `agent` on `model`, sent now, with no system prompt or tools of its own.
+    pub fn new(id: String, session_id: &str, agent: &str, model: &ModelRef) -> Self {
+        Self {
+            id,
+            session_id: session_id.into(),
+            time: MessageTime {
+                created: now_ms(),
+                completed: None,
+            },
+            summary: None,
+            agent: agent.into(),
+            model: model.clone(),
+            system: None,
+            tools: None,
+        }
+    }
+}
+
 impl AssistantMessage {
     /// A new, unfinished message of `agent` answering the user message `parent_id`.
     pub fn begin(

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::model::{
-    AssistantMessage, MessageInfo, MessageTime, MessageWithParts, Part, PartBody, RunningTime, SpanTime,
-    ToolState, UserMessage, now_ms,
+    AssistantMessage, MessageInfo, MessageWithParts, Part, PartBody, RunningTime, SpanTime, ToolState,
+    UserMessage, now_ms,
 };
 use super::{SessionError, Sessions, ShellInput, events, message_record, part_record, run};
 use crate::bus::Identifier;
@@ -46,20 +46,9 @@ impl Sessions {
         let agents = instance.agents().map_err(SessionError::BadRequest)?;
         let agent = run::choose_agent(&agents, input.agent.as_deref(), &session)?;
         let model = run::choose_model(instance, input.model.as_ref(), &agent, &session)?;
-        let now = now_ms();
-        let user = MessageInfo::User(UserMessage {
-            id: Identifier::ascending("msg"),
-            session_id: id.into(),
-            time: MessageTime {
-                created: now,
-                completed: None,
-            },
-            summary: None,
-            agent: agent.name.clone(),
-            model: model.clone(),
-            system: None,
-            tools: None,
-        });
+        let user = UserMessage::new(Identifier::ascending("msg"), id, &agent.name, &model);
+        let now = user.time.created;
+        let user = MessageInfo::User(user);
         let user_part = Part {
             id: Identifier::ascending("prt"),
             session_id: id.into(),
