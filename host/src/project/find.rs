@@ -1,5 +1,5 @@
-//! `/find` (regex search of the project's text), `/find/file` (fuzzy path finder) and
-//! `/find/symbol` (no LSP: always empty).
+//! `/find` (regex search of the project's text), the tree listing `/find/file` ranks (in
+//! [`super::fuzzy`]) and `/find/symbol` (no LSP: always empty).
 //!
 //! Both walks honour `.gitignore`/`.ignore` (also outside a git repository), include hidden files,
 //! skip `.git` and do not follow symlinks, as the reference's `rg --hidden --glob=!.git/*` does.
@@ -18,7 +18,6 @@ use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, Wal
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::fuzzy::{self, Listing};
 use super::sandbox::{ProjectRoot, to_slash};
 
 /// How many matches `text` returns when the caller does not say (the reference caps at 10).
@@ -447,41 +446,17 @@ impl Sink for FileSink<'_> {
     }
 }
 
-/// Fuzzy-finds project paths for `query` with a fresh walk (see [`fuzzy::rank`]).
-pub fn files(
-    root: &ProjectRoot,
-    query: &str,
-    kind: Option<Kind>,
-    limit: usize,
-    include_dirs: bool,
-) -> Vec<String> {
-    fuzzy::rank(&Listing::new(listing(root)), query, kind, limit, include_dirs)
-}
-
-/// Every file and directory of the project that `/find/file` can return (directories with a
-/// trailing `/`), for callers that keep the listing between queries.
+/// Every file and directory below the root (not the root) that `/find/file` can return,
+/// relative, `/`-separated, directories with a trailing `/`.
 pub fn listing(root: &ProjectRoot) -> Vec<String> {
-    collect_paths(root, true, true)
-}
-
-/// Every file and/or directory below the root (not the root), relative, `/`-separated,
-/// directories with a trailing `/`.
-fn collect_paths(root: &ProjectRoot, files: bool, dirs: bool) -> Vec<String> {
     let all = Mutex::new(Vec::new());
-    let mut builder = PathVisitorBuilder {
-        root,
-        files,
-        dirs,
-        all: &all,
-    };
+    let mut builder = PathVisitorBuilder { root, all: &all };
     walker(root).build_parallel().visit(&mut builder);
     all.into_inner().unwrap_or_else(PoisonError::into_inner)
 }
 
 struct PathVisitorBuilder<'a> {
     root: &'a ProjectRoot,
-    files: bool,
-    dirs: bool,
     all: &'a Mutex<Vec<String>>,
 }
 
@@ -489,8 +464,6 @@ impl<'a> ParallelVisitorBuilder<'a> for PathVisitorBuilder<'a> {
     fn build(&mut self) -> Box<dyn ParallelVisitor + 'a> {
         Box::new(PathVisitor {
             root: self.root,
-            files: self.files,
-            dirs: self.dirs,
             local: Vec::new(),
             all: self.all,
         })
@@ -500,8 +473,6 @@ impl<'a> ParallelVisitorBuilder<'a> for PathVisitorBuilder<'a> {
 /// Collects into a per-thread vector, handed over when the thread's walk ends.
 struct PathVisitor<'a> {
     root: &'a ProjectRoot,
-    files: bool,
-    dirs: bool,
     local: Vec<String>,
     all: &'a Mutex<Vec<String>>,
 }
@@ -518,7 +489,7 @@ impl ParallelVisitor for PathVisitor<'_> {
             return WalkState::Continue;
         };
         let is_dir = file_type.is_dir();
-        if !(is_dir && self.dirs || file_type.is_file() && self.files) {
+        if !(is_dir || file_type.is_file()) {
             return WalkState::Continue;
         }
         let Ok(rel) = entry.path().strip_prefix(self.root.path()) else {
@@ -663,66 +634,6 @@ mod tests {
                 other => panic!("{pattern}: expected InvalidPattern, got {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn files_fuzzy_like_the_reference() {
-        let (_dir, root) = reference_project();
-        assert_eq!(files(&root, "main", None, 10, false), vec!["src/main.rs"]);
-        let with_dirs = files(&root, "src", None, 10, true);
-        assert_eq!(with_dirs[..3], ["src/", "src/main.rs", "src/util.py"]);
-        assert_eq!(
-            files(&root, "s", Some(Kind::Directory), 10, true),
-            vec!["/", "src/"]
-        );
-        // type=file wins over dirs=true.
-        assert!(
-            files(&root, "src", Some(Kind::File), 10, true)
-                .iter()
-                .all(|p| !p.ends_with('/'))
-        );
-        assert!(files(&root, "zzzz", None, 10, true).is_empty());
-    }
-
-    #[test]
-    fn files_ranking_limit_and_hidden() {
-        let (_dir, root) = project(&[
-            ("src/server/router.rs", ""),
-            ("src/server/mod.rs", ""),
-            ("docs/rough-outline.md", ""),
-            ("router.rs", ""),
-            (".github/router.yml", ""),
-            ("ignored/router.rs", ""),
-            (".gitignore", "ignored/\n"),
-        ]);
-        let found = files(&root, "router", Some(Kind::File), 10, false);
-        assert_eq!(found.first().map(String::as_str), Some("router.rs"), "{found:?}");
-        assert!(found.contains(&"src/server/router.rs".to_owned()));
-        assert_eq!(
-            found.last().map(String::as_str),
-            Some(".github/router.yml"),
-            "hidden last: {found:?}"
-        );
-        assert!(
-            !found.iter().any(|p| p.starts_with("ignored/")),
-            "gitignored: {found:?}"
-        );
-        // Asking for a hidden path ranks it normally.
-        assert_eq!(
-            files(&root, ".github", None, 10, true)
-                .first()
-                .map(String::as_str),
-            Some(".github/")
-        );
-        assert_eq!(
-            files(&root, "router", Some(Kind::File), 1, false),
-            vec!["router.rs"]
-        );
-        // Limits clamp to 1..=200; an empty query lists everything.
-        assert_eq!(files(&root, "", Some(Kind::File), 0, false).len(), 1);
-        assert_eq!(files(&root, "", None, 1000, true).len(), 10);
-        let dirs = files(&root, "", Some(Kind::Directory), 10, false);
-        assert_eq!(dirs, vec!["/", "docs/", "src/", "src/server/", ".github/"]);
     }
 
     #[test]

@@ -169,6 +169,87 @@ impl CharSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::project::ProjectRoot;
+    use crate::project::find::listing as walk;
+    use crate::project::testing::project;
+
+    /// A fresh walk of `root`, ranked.
+    fn files(
+        root: &ProjectRoot,
+        query: &str,
+        kind: Option<Kind>,
+        limit: usize,
+        include_dirs: bool,
+    ) -> Vec<String> {
+        rank(&Listing::new(walk(root)), query, kind, limit, include_dirs)
+    }
+
+    #[test]
+    fn files_fuzzy_like_the_reference() {
+        // The reference sample's project (the contents do not matter here).
+        let (_dir, root) = project(&[
+            ("src/main.rs", "fn main() {}"),
+            ("src/util.py", ""),
+            ("notes.txt", ""),
+            ("README.md", ""),
+            ("untracked.txt", ""),
+        ]);
+        assert_eq!(files(&root, "main", None, 10, false), vec!["src/main.rs"]);
+        let with_dirs = files(&root, "src", None, 10, true);
+        assert_eq!(with_dirs[..3], ["src/", "src/main.rs", "src/util.py"]);
+        assert_eq!(
+            files(&root, "s", Some(Kind::Directory), 10, true),
+            vec!["/", "src/"]
+        );
+        // type=file wins over dirs=true.
+        assert!(
+            files(&root, "src", Some(Kind::File), 10, true)
+                .iter()
+                .all(|p| !p.ends_with('/'))
+        );
+        assert!(files(&root, "zzzz", None, 10, true).is_empty());
+    }
+
+    #[test]
+    fn files_ranking_limit_and_hidden() {
+        let (_dir, root) = project(&[
+            ("src/server/router.rs", ""),
+            ("src/server/mod.rs", ""),
+            ("docs/rough-outline.md", ""),
+            ("router.rs", ""),
+            (".github/router.yml", ""),
+            ("ignored/router.rs", ""),
+            (".gitignore", "ignored/\n"),
+        ]);
+        let found = files(&root, "router", Some(Kind::File), 10, false);
+        assert_eq!(found.first().map(String::as_str), Some("router.rs"), "{found:?}");
+        assert!(found.contains(&"src/server/router.rs".to_owned()));
+        assert_eq!(
+            found.last().map(String::as_str),
+            Some(".github/router.yml"),
+            "hidden last: {found:?}"
+        );
+        assert!(
+            !found.iter().any(|p| p.starts_with("ignored/")),
+            "gitignored: {found:?}"
+        );
+        // Asking for a hidden path ranks it normally.
+        assert_eq!(
+            files(&root, ".github", None, 10, true)
+                .first()
+                .map(String::as_str),
+            Some(".github/")
+        );
+        assert_eq!(
+            files(&root, "router", Some(Kind::File), 1, false),
+            vec!["router.rs"]
+        );
+        // Limits clamp to 1..=200; an empty query lists everything.
+        assert_eq!(files(&root, "", Some(Kind::File), 0, false).len(), 1);
+        assert_eq!(files(&root, "", None, 1000, true).len(), 10);
+        let dirs = files(&root, "", Some(Kind::Directory), 10, false);
+        assert_eq!(dirs, vec!["/", "docs/", "src/", "src/server/", ".github/"]);
+    }
 
     fn listing(paths: &[&str]) -> Listing {
         Listing::new(paths.iter().map(|p| (*p).to_owned()).collect())

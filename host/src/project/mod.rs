@@ -4,7 +4,7 @@
 //! * [`sandbox`]: [`ProjectRoot`], the root opened once as a cap-std directory, and
 //!   [`ProjectRoot::resolve`], the only way a user-supplied path becomes a path in it;
 //! * [`files`]: `/file` (list), `/file/content` (read), `/file/status` (changed files, from git);
-//! * [`find`]: `/find` (regex search), `/find/file` (fuzzy path finder), `/find/symbol`;
+//! * [`find`]: `/find` (regex search), the tree listing of `/find/file`, `/find/symbol`;
 //! * [`fuzzy`]: the ranking of `/find/file`, over a listing prepared once for many queries;
 //! * [`index`]: the trigram index that answers `/find` without scanning the tree;
 //! * [`tree`]: the tree listing `/find/file` ranks, cached between queries;
