@@ -44,12 +44,17 @@ pub fn build_workspace(workspace: &Path, extra_inputs: &[&Path]) -> Vec<Artifact
         .arg("--workspace")
         .env("CARGO_TARGET_DIR", &target_dir);
     // Flags meant for the host build (coverage, sanitizers, target-cpu) must not leak into the
-    // guest build.
+    // guest build. Neither may `cargo clippy`'s driver and lint flags when the host workspace is
+    // linted: they would lint the guests with the host's rules (each guest workspace has its own
+    // clippy run) and, being part of cargo's fingerprint, make the next plain build compile every
+    // guest crate again.
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
         "CARGO_BUILD_TARGET",
         "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
     ] {
         command.env_remove(var);
     }
