@@ -148,6 +148,10 @@ impl Tool for Fs {
 /// Creates a symlink at `link` pointing to `target`, through wasi-libc's `symlink(3)` (what
 /// `std::os::wasi::fs::symlink_path` does, but that function is still unstable), so the link path
 /// is resolved against the preopens exactly like the other `std::fs` calls.
+#[allow(
+    unsafe_code,
+    reason = "the stable way to create a symlink on WASI is an FFI call to wasi-libc"
+)]
 fn symlink(target: &str, link: &str) -> std::io::Result<()> {
     use std::ffi::{CString, c_char, c_int};
 

@@ -12,24 +12,32 @@
 use serde::Deserialize;
 use wasmcode_plugin::{Context, JsonSchema, Output, Tool, ToolError, export_tools};
 
-extern "C" fn trap_during_instantiation() {
-    core::arch::wasm32::unreachable()
-}
+/// The static constructor that traps and the entry point that runs it: what this fixture is for.
+#[allow(
+    unsafe_code,
+    reason = "placing a function in `.init_array`, exporting an unmangled `_initialize` and calling \
+              the linker's `__wasm_call_ctors` can only be written with `unsafe`"
+)]
+mod init {
+    extern "C" fn trap_during_instantiation() {
+        core::arch::wasm32::unreachable()
+    }
 
-#[used]
-#[unsafe(link_section = ".init_array")]
-static TRAP_ON_INIT: extern "C" fn() = trap_during_instantiation;
+    #[used]
+    #[unsafe(link_section = ".init_array")]
+    static TRAP_ON_INIT: extern "C" fn() = trap_during_instantiation;
 
-unsafe extern "C" {
-    /// Synthesized by the linker: runs every `.init_array` entry.
-    fn __wasm_call_ctors();
-}
+    unsafe extern "C" {
+        /// Synthesized by the linker: runs every `.init_array` entry.
+        fn __wasm_call_ctors();
+    }
 
-/// The reactor entry point, called by the component while it is instantiated.
-#[unsafe(no_mangle)]
-pub extern "C" fn _initialize() {
-    // SAFETY: `__wasm_call_ctors` takes no arguments and only runs the static constructors.
-    unsafe { __wasm_call_ctors() }
+    /// The reactor entry point, called by the component while it is instantiated.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn _initialize() {
+        // SAFETY: `__wasm_call_ctors` takes no arguments and only runs the static constructors.
+        unsafe { __wasm_call_ctors() }
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]

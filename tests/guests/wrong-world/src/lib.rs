@@ -1,12 +1,24 @@
 //! Test fixture `fixture-wrong-world`: a valid component of the `formatter-plugin` world (it
 //! trims trailing whitespace), which the host must refuse to load as a tool plugin.
 
-wit_bindgen::generate!({
-    world: "formatter-plugin",
-    path: "../../../wit",
-});
+/// The `formatter-plugin` world's bindings and the component's exports.
+#[allow(
+    unsafe_code,
+    reason = "wit-bindgen's generated glue (exported functions, canonical ABI) is unsafe code, and \
+              the export macro it defines here is local, so the lint sees its expansion"
+)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "formatter-plugin",
+        path: "../../../wit",
+    });
 
-use exports::wasmcode::plugin::formatter::{FormatError, Guest};
+    use super::TrimTrailingWhitespace;
+
+    export!(TrimTrailingWhitespace);
+}
+
+use bindings::exports::wasmcode::plugin::formatter::{FormatError, Guest};
 
 struct TrimTrailingWhitespace;
 
@@ -23,5 +35,3 @@ impl Guest for TrimTrailingWhitespace {
         Ok(out)
     }
 }
-
-export!(TrimTrailingWhitespace);
