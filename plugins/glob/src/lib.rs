@@ -2,13 +2,12 @@
 //! at most 100. Matching follows ripgrep's `--glob` rules (a pattern without `/` matches at any
 //! depth) and `.gitignore`, as OpenCode's ripgrep-backed `glob` does.
 
-use wasmcode_tool_support::walk;
-
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use serde::Deserialize;
 use wasmcode_plugin::{Context, JsonSchema, Output, Permission, Tool, ToolError};
+use wasmcode_tool_support::walk;
 
 /// At most this many files are listed.
 const LIMIT: usize = 100;

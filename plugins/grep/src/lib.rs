@@ -3,13 +3,6 @@
 //! matching lines grouped by file, newest file first, at most 100 lines. Behaves like
 //! OpenCode's ripgrep-backed `grep`.
 
-// The walk is `glob`'s, so both tools see the same files.
-#[allow(
-    dead_code,
-    reason = "shared with glob and list; grep does not use every helper"
-)]
-use wasmcode_tool_support::walk;
-
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -17,6 +10,7 @@ use grep_regex::RegexMatcherBuilder;
 use grep_searcher::{BinaryDetection, SearcherBuilder, sinks};
 use serde::Deserialize;
 use wasmcode_plugin::{Context, JsonSchema, Output, Permission, Tool, ToolError};
+use wasmcode_tool_support::walk;
 
 /// At most this many matching lines are shown.
 const LIMIT: usize = 100;

@@ -2,18 +2,12 @@
 //! `.gitignore`d files, common dependency/build/cache directories and any extra `ignore` globs.
 //! Behaves like OpenCode's `list` (`ls.ts`), inside the component's project sandbox.
 
-// The walk is `glob`'s, so both tools see the same files.
-#[allow(
-    dead_code,
-    reason = "shared with glob and grep; list does not use every helper"
-)]
-use wasmcode_tool_support::walk;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Deserialize;
 use wasmcode_plugin::{Context, JsonSchema, Output, Permission, Tool, ToolError};
+use wasmcode_tool_support::walk;
 
 /// At most this many files are listed.
 const LIMIT: usize = 100;
