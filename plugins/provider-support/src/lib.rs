@@ -9,8 +9,9 @@
 //!
 //! impl Provider for Echo {
 //!     fn stream(request: CompletionRequest) -> Result<Completion, ProviderError> {
-//!         let url = http::endpoint(&request.config.base_url, "chat");
-//!         let body = http::post(&url, &[], b"{}")?;
+//!         let body = serde_json::json!({"model": request.model, "stream": true});
+//!         // `{base_url}/chat`, with the common headers, this provider's (none) and the configured ones
+//!         let body = http::post_json(&request.config, "chat", &body, Vec::new())?;
 //!         Ok(Completion::new(body, EchoDecoder::default()))
 //!     }
 //! }
