@@ -84,7 +84,8 @@ pub fn build_workspace(workspace: &Path, extra_inputs: &[&Path]) -> Vec<Artifact
 }
 
 /// `<outer target dir>/wasm-guests/<workspace name>`: outside any watched directory, and shared
-/// by debug and release builds of the host so the guests compile once.
+/// by debug and release builds of the host so the guests compile once. `.ci/run` computes the
+/// same directory for each guest workspace's clippy run, to reuse this build's proc macros.
 fn guest_target_dir(workspace: &Path) -> PathBuf {
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR is set for build scripts"));
     // OUT_DIR = <target>/<profile>/build/<pkg>-<hash>/out
