@@ -348,8 +348,8 @@ pub mod log {
     }
 }
 
-/// Running shell commands in the project (needs the `process` grant; without it [`run`] returns
-/// an error saying so).
+/// Running shell commands in the project (needs the `process` grant; without it
+/// [`run`](process::run) returns an error saying so).
 pub mod process {
     pub use crate::bindings::wasmcode::plugin::process::{ProcessError, RunOutput, RunRequest};
 
