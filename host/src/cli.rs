@@ -7,13 +7,16 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
+use crate::api::AppState;
 use crate::bus::sse::SseOptions;
 use crate::config::Config;
+use crate::environment::Environment;
 use crate::instance::Instances;
 use crate::paths::Paths;
 use crate::plugins::{self, installed::PluginStore, trust::TrustList};
 use crate::runtime::{Runtime, RuntimeOptions, interface_names};
 use crate::server::{SecurityPolicy, ServerSettings};
+use crate::session::Sessions;
 
 #[derive(Parser)]
 #[command(
@@ -100,10 +103,12 @@ pub fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let paths = Paths::from_env();
+    // The only read of the process environment: everything below gets it from here.
+    let environment = Arc::new(Environment::from_process());
+    let paths = Paths::from_environment(&environment);
     match cli.command {
-        Command::Serve(args) => serve(paths, args).await,
-        Command::Plugin(command) => plugin(paths, command).await,
+        Command::Serve(args) => serve(paths, environment, args).await,
+        Command::Plugin(command) => plugin(paths, &environment, command).await,
         Command::Openapi => {
             println!("{}", crate::server::openapi().to_pretty_json()?);
             Ok(())
@@ -119,19 +124,22 @@ fn new_runtime(paths: &Paths) -> anyhow::Result<Runtime> {
     Runtime::new(&options).map_err(|e| anyhow::anyhow!("cannot start the WebAssembly runtime: {e:#}"))
 }
 
-fn load_config(paths: &Paths, project: &Path) -> anyhow::Result<Config> {
-    let inline = std::env::var("OPENCODE_CONFIG_CONTENT").ok();
-    Ok(Config::load(&paths.config, project, inline.as_deref())?)
+fn load_config(paths: &Paths, environment: &Environment, project: &Path) -> anyhow::Result<Config> {
+    Ok(Config::load(
+        &paths.config,
+        project,
+        environment.inline_config.as_deref(),
+    )?)
 }
 
-async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(paths: Paths, environment: Arc<Environment>, args: ServeArgs) -> anyhow::Result<()> {
     let project = std::env::current_dir().context("cannot read the current directory")?;
     let runtime = Arc::new(new_runtime(&paths)?);
-    let inline_config = std::env::var("OPENCODE_CONFIG_CONTENT").ok();
     let database = paths.database();
     let store = crate::store::Store::open(&database)
         .with_context(|| format!("cannot open the session store {}", database.display()))?;
-    let instances = Arc::new(Instances::new(runtime, paths, inline_config, store));
+    let sessions = Sessions::new(store, runtime.clone());
+    let instances = Arc::new(Instances::new(runtime, paths, environment.clone()));
     // The cwd's instance is made before listening: a broken configuration stops the start-up
     // instead of surfacing on the first request.
     let instance = instances.get(&project).await?;
@@ -162,21 +170,22 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
                 .ok_or_else(|| std::io::Error::other("no address"))
         })
         .with_context(|| format!("cannot resolve --hostname {hostname}"))?;
-    let policy = security_policy(&settings, &args.cors, &hostname, &addr)?;
+    let policy = security_policy(&environment, &settings, &args.cors, &hostname, &addr)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     // The heartbeat interval can be shortened for tests of the event streams.
-    let heartbeat = std::env::var("WASMCODE_HEARTBEAT_MS")
-        .ok()
+    let heartbeat = environment
+        .var("WASMCODE_HEARTBEAT_MS")
         .and_then(|ms| ms.parse().ok())
         .unwrap_or(10_000);
     let sse = SseOptions {
         heartbeat: std::time::Duration::from_millis(heartbeat),
     };
-    let state = crate::server::AppState {
+    let state = AppState {
         instances,
+        sessions,
         default_directory: project,
         sse,
     };
@@ -197,17 +206,14 @@ async fn serve(paths: Paths, args: ServeArgs) -> anyhow::Result<()> {
 /// Who may call the server: credentials from the environment and `server.auth`, origins from
 /// `--cors` and `server.cors`. Refuses a non-loopback address without credentials.
 fn security_policy(
+    environment: &Environment,
     settings: &ServerSettings,
     cors: &[String],
     hostname: &str,
     addr: &SocketAddr,
 ) -> anyhow::Result<SecurityPolicy> {
-    let password = std::env::var("OPENCODE_SERVER_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
-    let user = std::env::var("OPENCODE_SERVER_USERNAME")
-        .ok()
-        .filter(|u| !u.is_empty());
+    let password = environment.var("OPENCODE_SERVER_PASSWORD").map(String::from);
+    let user = environment.var("OPENCODE_SERVER_USERNAME").map(String::from);
     let basic = password.map(|password| (user.unwrap_or_else(|| "opencode".into()), password));
     let bearer_tokens = match &settings.auth {
         None => Vec::new(),
@@ -253,7 +259,7 @@ async fn shutdown_signal() {
     }
 }
 
-async fn plugin(paths: Paths, command: PluginCommand) -> anyhow::Result<()> {
+async fn plugin(paths: Paths, environment: &Environment, command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::Install { file, name, force } => {
             let runtime = new_runtime(&paths)?;
@@ -277,7 +283,7 @@ async fn plugin(paths: Paths, command: PluginCommand) -> anyhow::Result<()> {
         }
         PluginCommand::List => {
             let project = std::env::current_dir()?;
-            let config = load_config(&paths, &project)?;
+            let config = load_config(&paths, environment, &project)?;
             let runtime = new_runtime(&paths)?;
             let (tools, warnings) =
                 plugins::load_all(&runtime, &paths, &config.wasmcode, Some(&project)).await;

@@ -41,7 +41,34 @@ pub struct WasmcodeSettings {
     /// Per-plugin grants and limits, by plugin name.
     pub plugins: BTreeMap<String, PluginSettings>,
     /// How the agent loop retries and how many steps it takes.
-    pub session: Option<crate::session::LoopSettings>,
+    pub session: Option<LoopSettings>,
+}
+
+/// How the agent loop behaves: `wasmcode.session` in opencode.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoopSettings {
+    /// Steps (model calls) per prompt before the loop stops.
+    pub max_steps: u32,
+    /// Attempts per model call on connection errors, 429 and 5xx.
+    pub retry_attempts: u32,
+    /// First retry delay; it doubles per attempt up to `retry_max_delay_ms`.
+    pub retry_initial_delay_ms: u64,
+    pub retry_max_delay_ms: u64,
+    /// A model stream that sends nothing for this long is treated as a connection error.
+    pub stream_idle_timeout_ms: u64,
+}
+
+impl Default for LoopSettings {
+    fn default() -> Self {
+        Self {
+            max_steps: 100,
+            retry_attempts: 8,
+            retry_initial_delay_ms: 2_000,
+            retry_max_delay_ms: 30_000,
+            stream_idle_timeout_ms: 300_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

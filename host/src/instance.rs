@@ -1,20 +1,20 @@
-//! Instances: the state of one project directory (its configuration, plugins and permission
-//! rules), created on the first request that names the directory and released by
-//! `POST /instance/dispose`. Requests name it with `?directory=` or the `x-opencode-directory`
-//! header (URL-encoded); the query wins, as in OpenCode, and the server's cwd is the default.
+//! Instances: the state of one project directory (its configuration, agents, plugins and
+//! permission rules, its file index and its event bus), created on the first request that names
+//! the directory and released by `POST /instance/dispose`.
+//!
+//! This layer knows no HTTP (which directory a request names is the API's business) and no
+//! sessions (they are server-wide and only borrow an instance per call).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
 
-use axum::extract::{FromRequestParts, Query};
-use axum::http::request::Parts;
-use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::api::error::ApiError;
+use crate::agent::Agent;
 use crate::bus::{Bus, BusOptions, GlobalBus};
 use crate::config::Config;
+use crate::environment::Environment;
 use crate::paths::Paths;
 use crate::permission::Ruleset;
 use crate::plugins::{self, ToolRegistry};
@@ -22,21 +22,19 @@ use crate::project::ProjectRoot;
 use crate::project::index::SearchIndex;
 use crate::project::tree::TreeCache;
 use crate::project::watch::ProjectWatcher;
+use crate::protocol::Event;
+use crate::protocol::event::{Empty, InstanceDisposed};
 use crate::provider::{AuthStore, ProviderEnv, ProviderSet};
 use crate::runtime::Runtime;
-use crate::server::AppState;
-use crate::session::Sessions;
-use crate::store::Store;
 use crate::tui::TuiQueue;
-
-/// The header clients use to name the project directory.
-pub const DIRECTORY_HEADER: &str = "x-opencode-directory";
 
 /// One project directory's state.
 pub struct Instance {
     /// The directory, canonical (symlinks resolved).
     pub directory: PathBuf,
     pub config: Config,
+    /// The built-in agents adjusted by the configuration, and its own, sorted by name.
+    pub agents: Vec<Agent>,
     pub tools: Arc<ToolRegistry>,
     /// Rules for calls nobody can be asked about: defaults, then the configuration's.
     pub permissions: Arc<Ruleset>,
@@ -65,9 +63,14 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// The agents of this directory: the built-in ones adjusted by the configuration.
-    pub fn agents(&self) -> Result<Vec<crate::session::agent::Agent>, String> {
-        crate::session::agent::agents(&self.config.raw, &Ruleset::defaults())
+    /// The agent named `name`.
+    pub fn agent(&self, name: &str) -> Option<&Agent> {
+        self.agents.iter().find(|agent| agent.name == name)
+    }
+
+    /// Whether the directory is inside a git repository.
+    pub fn in_git(&self) -> bool {
+        self.worktree != Path::new("/")
     }
 }
 
@@ -85,32 +88,23 @@ pub enum InstanceError {
     Git(String),
 }
 
-impl From<InstanceError> for ApiError {
-    fn from(error: InstanceError) -> Self {
-        match error {
-            InstanceError::Git(_) => ApiError::internal(error.to_string()),
-            _ => ApiError::bad_request(error.to_string(), "Query"),
-        }
-    }
-}
-
 /// Every live instance, by canonical directory.
 pub struct Instances {
     runtime: Arc<Runtime>,
     global_bus: GlobalBus,
     paths: Paths,
-    /// `OPENCODE_CONFIG_CONTENT`, read once at start-up.
-    inline_config: Option<String>,
+    /// The process environment, read once at start-up.
+    environment: Arc<Environment>,
+    bus_options: BusOptions,
     /// Stored provider keys, shared by every instance.
     auth: Arc<AuthStore>,
-    /// The environment at start-up, where providers find their keys.
+    /// Where providers find their keys: the environment at start-up.
     provider_env: Arc<ProviderEnv>,
     live: Mutex<HashMap<PathBuf, Arc<Instance>>>,
     /// Directories as requests spelled them, for live instances: found here, a request's
     /// directory costs one `stat` instead of a canonicalisation (a `readlink` per component)
     /// and the creation lock.
     spellings: std::sync::RwLock<HashMap<PathBuf, Arc<Instance>>>,
-    sessions: Arc<Sessions>,
 }
 
 /// Remembered spellings at most; past that the memory starts over (clients choose spellings).
@@ -136,17 +130,20 @@ impl DirIdentity {
 }
 
 impl Instances {
-    pub fn new(runtime: Arc<Runtime>, paths: Paths, inline_config: Option<String>, store: Store) -> Self {
-        let global_bus = GlobalBus::new(BusOptions::from_env());
+    pub fn new(runtime: Arc<Runtime>, paths: Paths, environment: Arc<Environment>) -> Self {
+        let mut bus_options = BusOptions::default();
+        if let Some(queue) = environment.event_queue {
+            bus_options.queue = queue;
+        }
         let auth = Arc::new(AuthStore::open(paths.auth_file()));
         Self {
-            sessions: Sessions::new(store, runtime.clone()),
             runtime,
-            global_bus,
+            global_bus: GlobalBus::new(bus_options),
             paths,
-            inline_config,
+            provider_env: Arc::new(ProviderEnv::from_pairs(environment.vars.clone())),
+            environment,
+            bus_options,
             auth,
-            provider_env: Arc::new(ProviderEnv::from_process()),
             live: Mutex::new(HashMap::new()),
             spellings: std::sync::RwLock::default(),
         }
@@ -170,9 +167,9 @@ impl Instances {
         &self.auth
     }
 
-    /// Every session, across directories.
-    pub fn sessions(&self) -> &Arc<Sessions> {
-        &self.sessions
+    /// The process environment the server started with.
+    pub fn environment(&self) -> &Environment {
+        &self.environment
     }
 
     /// The instance of `directory`, created (configuration read, plugins loaded) on first use.
@@ -212,8 +209,12 @@ impl Instances {
     }
 
     async fn create(&self, directory: PathBuf) -> Result<Instance, InstanceError> {
-        let config = Config::load(&self.paths.config, &directory, self.inline_config.as_deref())
-            .map_err(|e| InstanceError::Config(e.to_string()))?;
+        let config = Config::load(
+            &self.paths.config,
+            &directory,
+            self.environment.inline_config.as_deref(),
+        )
+        .map_err(|e| InstanceError::Config(e.to_string()))?;
         let mut permissions = Ruleset::defaults();
         if let Some(rules) = config.raw.get("permission") {
             permissions.extend(Ruleset::from_config(rules).map_err(InstanceError::Config)?);
@@ -242,11 +243,11 @@ impl Instances {
         let identity = DirIdentity::of(&directory)
             .ok_or_else(|| InstanceError::NoSuchDirectory(directory.display().to_string()))?;
         let (project, worktree) = git.await.map_err(|e| InstanceError::Git(e.to_string()))?;
-        // Checked now so a bad `agent` block is reported when the directory is first used.
-        crate::session::agent::agents(&config.raw, &Ruleset::defaults()).map_err(InstanceError::Config)?;
+        let agents =
+            crate::agent::agents(&config.raw, &Ruleset::defaults()).map_err(InstanceError::Config)?;
         let project_id = project.clone().unwrap_or_else(|| "global".into());
         let bus = Bus::forwarding(
-            BusOptions::from_env(),
+            self.bus_options,
             self.global_bus.clone(),
             directory.display().to_string(),
             project,
@@ -262,6 +263,7 @@ impl Instances {
         Ok(Instance {
             directory,
             config,
+            agents,
             tools: Arc::new(tools),
             permissions: Arc::new(permissions),
             tui: TuiQueue::default(),
@@ -277,7 +279,8 @@ impl Instances {
         })
     }
 
-    /// Releases the instance of `directory`; whether there was one.
+    /// Releases the instance of `directory` (`server.instance.disposed` goes out on its bus);
+    /// whether there was one.
     pub async fn dispose(&self, directory: &Path) -> bool {
         let Ok(directory) = canonical_directory(directory) else {
             return false;
@@ -285,11 +288,32 @@ impl Instances {
         let Some(instance) = self.live.lock().await.remove(&directory) else {
             return false;
         };
+        self.forget(&instance);
+        true
+    }
+
+    /// Releases every instance (`server.instance.disposed` for each, then `global.disposed` on
+    /// the global stream); how many there were.
+    pub async fn dispose_all(&self) -> usize {
+        let released: Vec<Arc<Instance>> = self.live.lock().await.drain().map(|(_, i)| i).collect();
+        for instance in &released {
+            self.forget(instance);
+        }
+        self.global_bus
+            .publish(None, None, Event::GlobalDisposed(Empty {}));
+        released.len()
+    }
+
+    fn forget(&self, instance: &Arc<Instance>) {
         self.spellings
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, live| !Arc::ptr_eq(live, &instance));
-        true
+            .retain(|_, live| !Arc::ptr_eq(live, instance));
+        instance
+            .bus
+            .publish(Event::ServerInstanceDisposed(InstanceDisposed {
+                directory: instance.directory.display().to_string(),
+            }));
     }
 
     /// The instances alive now.
@@ -305,55 +329,5 @@ fn canonical_directory(directory: &Path) -> Result<PathBuf, InstanceError> {
     match std::fs::canonicalize(directory) {
         Ok(path) if path.is_dir() => Ok(path),
         _ => Err(InstanceError::NoSuchDirectory(directory.display().to_string())),
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct DirectoryQuery {
-    directory: Option<String>,
-}
-
-/// The directory a request is scoped to: `?directory=`, else the header, else the default.
-pub fn requested_directory(parts: &Parts, default: &Path) -> Result<PathBuf, ApiError> {
-    let query = Query::<DirectoryQuery>::try_from_uri(&parts.uri)
-        .map(|q| q.0)
-        .unwrap_or_default();
-    if let Some(directory) = query.directory.filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(directory));
-    }
-    if let Some(value) = parts.headers.get(DIRECTORY_HEADER) {
-        let raw = value.to_str().map_err(|_| {
-            ApiError::bad_request(format!("{DIRECTORY_HEADER} must be URL-encoded ASCII"), "Header")
-        })?;
-        let decoded = percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .map_err(|_| ApiError::bad_request(format!("{DIRECTORY_HEADER} is not valid UTF-8"), "Header"))?;
-        if !decoded.is_empty() {
-            return Ok(PathBuf::from(decoded.as_ref()));
-        }
-    }
-    Ok(default.to_path_buf())
-}
-
-/// Extracts the directory a request names, without creating its instance.
-pub struct RequestedDirectory(pub PathBuf);
-
-impl FromRequestParts<AppState> for RequestedDirectory {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        requested_directory(parts, &state.default_directory).map(Self)
-    }
-}
-
-/// Extracts the request's instance.
-pub struct Scoped(pub Arc<Instance>);
-
-impl FromRequestParts<AppState> for Scoped {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let directory = requested_directory(parts, &state.default_directory)?;
-        Ok(Self(state.instances.get(&directory).await?))
     }
 }

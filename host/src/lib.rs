@@ -3,16 +3,25 @@
 
 #![deny(unsafe_code)]
 
+//!
+//! Layers, each importing only from those below it:
+//! `cli → server → api → session → instance → {plugins, provider, llm, agent, permission, config,
+//! tui} → {runtime, project, bus, store, protocol}` (see `docs/architecture.md`).
+
+pub mod agent;
 pub mod api;
 pub mod atomic;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod environment;
 pub mod instance;
+pub mod llm;
 pub mod paths;
 pub mod permission;
 pub mod plugins;
 pub mod project;
+pub mod protocol;
 pub mod provider;
 pub mod runtime;
 pub mod server;

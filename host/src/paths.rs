@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::environment::Environment;
+
 #[derive(Debug, Clone)]
 pub struct Paths {
     /// `$XDG_DATA_HOME/wasmcode`: installed plugins, trust list, the database.
@@ -15,15 +17,13 @@ pub struct Paths {
 
 impl Paths {
     /// From the XDG variables, falling back to `~/.local/share`, `~/.cache`, `~/.config`.
-    pub fn from_env() -> Self {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/"));
+    pub fn from_environment(environment: &Environment) -> Self {
         let xdg = |var: &str, fallback: &str| {
-            std::env::var_os(var)
+            environment
+                .var(var)
                 .map(PathBuf::from)
                 .filter(|p| p.is_absolute())
-                .unwrap_or_else(|| home.join(fallback))
+                .unwrap_or_else(|| environment.home.join(fallback))
         };
         Self {
             data: xdg("XDG_DATA_HOME", ".local/share").join("wasmcode"),

@@ -127,7 +127,30 @@ impl Output {
         self.metadata = metadata;
         self
     }
+
+    /// Reports a file the call changed (created, wrote, deleted), by its absolute or
+    /// project-relative path. The host records the step's changed files (its `patch` part, the
+    /// `file.edited` event) from these, under the metadata key [`CHANGED_FILES`], which it takes
+    /// out of the metadata it stores. Call it after [`Output::metadata`], which replaces the
+    /// metadata.
+    pub fn changed(mut self, path: impl Into<String>) -> Self {
+        if !self.metadata.is_object() {
+            self.metadata = serde_json::json!({});
+        }
+        if let Some(map) = self.metadata.as_object_mut() {
+            let files = map
+                .entry(CHANGED_FILES)
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            if let Some(files) = files.as_array_mut() {
+                files.push(serde_json::Value::String(path.into()));
+            }
+        }
+        self
+    }
 }
+
+/// The metadata key under which a tool lists the files it changed (see [`Output::changed`]).
+pub const CHANGED_FILES: &str = "changedFiles";
 
 /// Why a call failed; the message is what the model sees.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,12 +1,16 @@
 //! Small server-wide endpoints: client logs, and the status of language servers, formatters
 //! and MCP servers.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
 use axum::Json;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::extract::Scoped;
 use super::extract::ValidJson;
-use crate::instance::Scoped;
 
 const LEVELS: [&str; 4] = ["debug", "info", "error", "warn"];
 
@@ -127,10 +131,17 @@ pub async fn mcp(Scoped(_instance): Scoped) -> Json<Value> {
 /// The agents of the request's directory, sorted by name.
 #[utoipa::path(get, path = "/agent", operation_id = "app.agents", tag = "app",
     params(("directory" = Option<String>, Query, description = "The project directory")),
-    responses((status = 200, description = "List of agents", body = Vec<crate::session::agent::Agent>)))]
-pub async fn agents(Scoped(instance): Scoped) -> Result<Json<Vec<crate::session::agent::Agent>>, ApiError> {
-    instance
-        .agents()
-        .map(Json)
-        .map_err(|e| ApiError::bad_request(format!("invalid agent configuration: {e}"), "Config"))
+    responses((status = 200, description = "List of agents", body = Vec<crate::agent::Agent>)))]
+pub async fn agents(Scoped(instance): Scoped) -> Json<Vec<crate::agent::Agent>> {
+    Json(instance.agents.clone())
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(agents))
+        .routes(routes!(log))
+        .routes(routes!(lsp))
+        .routes(routes!(formatter))
+        .routes(routes!(mcp))
 }

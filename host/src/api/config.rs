@@ -1,18 +1,21 @@
 //! `/config`: the merged configuration of the request's directory, and updates to the project's
 //! configuration file.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
 use axum::Json;
 use axum::extract::State;
 
 use super::error::ApiError;
+use super::extract::Scoped;
 use super::extract::ValidJson;
 use crate::config::{ConfigError, patch_project_file};
-use crate::instance::{Instance, Scoped};
-use crate::server::AppState;
+use crate::instance::Instance;
 
 /// What `GET /config` shows: the merged configuration over OpenCode's defaults.
-fn view(instance: &Instance) -> serde_json::Value {
-    let username = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+fn view(instance: &Instance, username: &str) -> serde_json::Value {
     let mut out = serde_json::json!({
         "$schema": "https://opencode.ai/config.json",
         "command": {},
@@ -37,8 +40,8 @@ fn view(instance: &Instance) -> serde_json::Value {
 #[utoipa::path(get, path = "/config", operation_id = "config.get", tag = "config",
     params(("directory" = Option<String>, Query, description = "The project directory")),
     responses((status = 200, description = "Get config info", body = Object)))]
-pub async fn get(Scoped(instance): Scoped) -> Json<serde_json::Value> {
-    Json(view(&instance))
+pub async fn get(State(state): State<AppState>, Scoped(instance): Scoped) -> Json<serde_json::Value> {
+    Json(view(&instance, &state.instances.environment().user))
 }
 
 /// Update config: merges the body into the project's `opencode.json(c)` (comments kept; `null`
@@ -72,5 +75,10 @@ pub async fn update(
     tracing::info!(file = %written.display(), "configuration updated");
     state.instances.dispose(&instance.directory).await;
     let fresh = state.instances.get(&instance.directory).await?;
-    Ok(Json(view(&fresh)))
+    Ok(Json(view(&fresh, &state.instances.environment().user)))
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get, update))
 }

@@ -7,7 +7,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::instance::InstanceError;
+use crate::protocol::InvalidId;
 use crate::runtime::{CallError, ToolFailure};
+use crate::session::{ReplyError, SessionError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -106,6 +109,64 @@ impl From<CallError> for ApiError {
             }
             CallError::Setup { .. } => Self::internal(message),
         }
+    }
+}
+
+impl From<InstanceError> for ApiError {
+    fn from(error: InstanceError) -> Self {
+        let message = error.to_string();
+        match error {
+            InstanceError::NoSuchDirectory(_) | InstanceError::NotAbsolute(_) | InstanceError::Config(_) => {
+                ApiError::bad_request(message, "Query")
+            }
+            InstanceError::Git(_) => ApiError::internal(message),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        let message = error.to_string();
+        match error {
+            SessionError::NotFound(_) | SessionError::MessageNotFound(_) | SessionError::PartNotFound(_) => {
+                ApiError::not_found(message)
+            }
+            SessionError::BadRequest(_) | SessionError::InvalidId(_) | SessionError::Model(_) => {
+                ApiError::bad_request(message, "Payload")
+            }
+            SessionError::Busy(_) => ApiError::new(StatusCode::CONFLICT, "BusyError", message),
+            SessionError::Store(_) | SessionError::LoopGone | SessionError::Failed(_) => {
+                ApiError::internal(message)
+            }
+        }
+    }
+}
+
+/// A malformed ID in a path (`ses_…`, `msg_…`): the caller's mistake, where OpenCode answers 500.
+impl From<InvalidId> for ApiError {
+    fn from(error: InvalidId) -> Self {
+        ApiError::bad_request(error.to_string(), "Path")
+    }
+}
+
+/// The error bodies of permission replies, in OpenCode's shape for the unknown ID.
+pub fn reply_error(error: ReplyError) -> Response {
+    match &error {
+        ReplyError::NotFound(id) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({
+                "_tag": "PermissionNotFoundError",
+                "requestID": id,
+                "message": error.to_string(),
+            })),
+        )
+            .into_response(),
+        ReplyError::AlreadyAnswered(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            "PermissionAlreadyAnsweredError",
+            error.to_string(),
+        )
+        .into_response(),
     }
 }
 

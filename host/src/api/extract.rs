@@ -1,11 +1,72 @@
-//! Extractors that turn malformed input into a 400 `ApiError` in OpenCode's wording, instead
-//! of axum's plain-text rejections.
+//! Extractors: the directory a request is scoped to (and its instance), and bodies and queries
+//! whose malformed input becomes a 400 `ApiError` in OpenCode's wording, instead of axum's
+//! plain-text rejections.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::AppState;
 use super::error::ApiError;
+use crate::instance::Instance;
+
+/// The header clients use to name the project directory.
+pub const DIRECTORY_HEADER: &str = "x-opencode-directory";
+
+#[derive(Debug, Default, Deserialize)]
+struct DirectoryQuery {
+    directory: Option<String>,
+}
+
+/// The directory a request is scoped to: `?directory=`, else the `x-opencode-directory` header
+/// (URL-encoded), else the default. The query wins, as in OpenCode.
+pub fn requested_directory(parts: &Parts, default: &Path) -> Result<PathBuf, ApiError> {
+    let query = Query::<DirectoryQuery>::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    if let Some(directory) = query.directory.filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(directory));
+    }
+    if let Some(value) = parts.headers.get(DIRECTORY_HEADER) {
+        let raw = value.to_str().map_err(|_| {
+            ApiError::bad_request(format!("{DIRECTORY_HEADER} must be URL-encoded ASCII"), "Header")
+        })?;
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| ApiError::bad_request(format!("{DIRECTORY_HEADER} is not valid UTF-8"), "Header"))?;
+        if !decoded.is_empty() {
+            return Ok(PathBuf::from(decoded.as_ref()));
+        }
+    }
+    Ok(default.to_path_buf())
+}
+
+/// The directory a request names, without creating its instance.
+pub struct RequestedDirectory(pub PathBuf);
+
+impl FromRequestParts<AppState> for RequestedDirectory {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        requested_directory(parts, &state.default_directory).map(Self)
+    }
+}
+
+/// The request's instance, created on first use of its directory.
+pub struct Scoped(pub Arc<Instance>);
+
+impl FromRequestParts<AppState> for Scoped {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let directory = requested_directory(parts, &state.default_directory)?;
+        Ok(Self(state.instances.get(&directory).await?))
+    }
+}
 
 /// `Query<T>` with OpenCode's error text: `Missing key\n  at ["provider"]`.
 pub struct ValidQuery<T>(pub T);
@@ -19,6 +80,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ValidQuery<T> 
             Err(rejection) => Err(ApiError::bad_request(
                 query_message(&rejection.body_text()),
                 "Query",
+            )),
+        }
+    }
+}
+
+/// `Path<T>` whose rejections (a malformed ID, say) are 400 `ApiError`s.
+pub struct ValidPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ValidPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(
+                rejection
+                    .body_text()
+                    .trim_start_matches("Invalid URL: ")
+                    .to_string(),
+                "Path",
             )),
         }
     }

@@ -1,6 +1,10 @@
 //! `/file*` and `/find*`: the project's files, through the instance's capability root. Paths
 //! that leave the project are 403, never served.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -8,8 +12,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::ApiError;
+use super::extract::Scoped;
 use super::extract::ValidQuery;
-use crate::instance::Scoped;
 use crate::project::{self, FileContent, FileNode, FileStatus, FindError, Kind, Match, PathError, Symbol};
 
 /// `/file/content` refuses files larger than this (the model reads big files with `read`).
@@ -209,4 +213,15 @@ pub async fn symbols(
     ValidQuery(query): ValidQuery<SymbolQuery>,
 ) -> Json<Vec<Symbol>> {
     Json(project::find::symbols(&query.query))
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read))
+        .routes(routes!(status))
+        .routes(routes!(text))
+        .routes(routes!(files))
+        .routes(routes!(symbols))
 }

@@ -1,8 +1,13 @@
 //! `/global/*`: server-wide endpoints.
 
 use axum::Json;
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use super::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -19,4 +24,20 @@ pub async fn health() -> Json<Health> {
         healthy: true,
         version: crate::VERSION.to_string(),
     })
+}
+
+/// Clean up and dispose every instance, releasing all their resources (`global.disposed`).
+#[utoipa::path(post, path = "/global/dispose", operation_id = "global.dispose", tag = "global",
+    responses((status = 200, description = "Global disposed", body = bool, content_type = "application/json")))]
+pub async fn dispose(State(state): State<AppState>) -> Json<bool> {
+    let released = state.instances.dispose_all().await;
+    tracing::info!(released, "every instance disposed");
+    Json(true)
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(dispose))
 }

@@ -1,10 +1,13 @@
 //! `/instance/*`: the lifetime of a directory's state.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
 use axum::Json;
 use axum::extract::State;
 
-use crate::instance::RequestedDirectory;
-use crate::server::AppState;
+use super::extract::RequestedDirectory;
 
 /// Dispose the current instance: its state is released and made afresh on the next request.
 #[utoipa::path(post, path = "/instance/dispose", operation_id = "instance.dispose", tag = "instance",
@@ -17,4 +20,9 @@ pub async fn dispose(
     let existed = state.instances.dispose(&directory).await;
     tracing::info!(directory = %directory.display(), existed, "instance disposed");
     Json(true)
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(dispose))
 }

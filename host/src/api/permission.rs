@@ -5,17 +5,20 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::extract::ValidJson;
-use super::session::reply_error;
-use crate::instance::Scoped;
-use crate::server::AppState;
-use crate::session::{PermissionRequest, Reply};
+use super::AppState;
+use super::error::reply_error;
+use super::extract::{Scoped, ValidJson};
+use crate::protocol::id::PermissionId;
+use crate::protocol::permission::{PermissionRequest, Reply};
+use crate::session::ReplyError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Pending permission requests, oldest first.
 #[utoipa::path(get, path = "/permission", operation_id = "permission.list", tag = "permission",
     responses((status = 200, description = "List of pending permissions", body = Vec<PermissionRequest>)))]
 pub async fn list(State(state): State<AppState>) -> Json<Vec<PermissionRequest>> {
-    Json(state.instances.sessions().broker().list())
+    Json(state.sessions.broker().list())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -46,12 +49,17 @@ pub async fn reply(
     Path(path): Path<RequestPath>,
     ValidJson(body): ValidJson<ReplyBody>,
 ) -> Response {
-    match state
-        .instances
-        .sessions()
-        .reply(&instance, &path.request_id, body.reply, body.message)
-    {
+    // An ID that is not a request's is as unknown as one that was never asked.
+    let Ok(id) = PermissionId::parse(&path.request_id) else {
+        return reply_error(ReplyError::NotFound(path.request_id));
+    };
+    match state.sessions.reply(&instance, &id, body.reply, body.message) {
         Ok(()) => Json(true).into_response(),
         Err(error) => reply_error(error),
     }
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(reply))
 }

@@ -1,12 +1,16 @@
 //! `/project`, `/path`, `/vcs`: where the request's directory lives.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
 use axum::Json;
 use axum::extract::State;
 
 use super::error::ApiError;
-use crate::instance::{Instance, Scoped};
+use super::extract::Scoped;
+use crate::instance::Instance;
 use crate::project::{PathInfo, Project, ProjectTime, VcsInfo, vcs};
-use crate::server::AppState;
 
 fn project_of(instance: &Instance) -> Project {
     vcs::project(&instance.directory, ProjectTime::at(instance.created_ms))
@@ -52,9 +56,7 @@ pub async fn path(
     Scoped(instance): Scoped,
 ) -> Result<Json<PathInfo>, ApiError> {
     let paths = state.instances.paths().clone();
-    let home = std::env::var_os("HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_default();
+    let home = state.instances.environment().home.clone();
     let info = tokio::task::spawn_blocking(move || {
         vcs::path_info(&instance.directory, &home, &paths.data, &paths.config)
     })
@@ -71,4 +73,13 @@ pub async fn vcs(Scoped(instance): Scoped) -> Result<Json<VcsInfo>, ApiError> {
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(info))
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(current))
+        .routes(routes!(path))
+        .routes(routes!(vcs))
 }

@@ -1,6 +1,10 @@
 //! `/config/providers`, `/provider*`, `/auth/{providerID}`: the providers and models an instance
 //! offers, and the keys that connect them. No response ever contains a key.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -11,10 +15,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::extract::Scoped;
 use super::extract::ValidJson;
-use crate::instance::Scoped;
 use crate::provider::{AuthError, AuthInfo, AuthStore, Provider, ProviderError};
-use crate::server::AppState;
 
 /// `GET /config/providers`: the usable providers and each one's default model.
 #[derive(Debug, Serialize, ToSchema)]
@@ -203,4 +206,15 @@ impl From<ProviderError> for ApiError {
         };
         ApiError::new(StatusCode::BAD_REQUEST, name, error.to_string())
     }
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(config_providers))
+        .routes(routes!(provider_list))
+        .routes(routes!(provider_auth))
+        .routes(routes!(auth_set, auth_remove))
+        .routes(routes!(provider_oauth_authorize))
+        .routes(routes!(provider_oauth_callback))
 }

@@ -1,37 +1,27 @@
-//! `/session`: sessions, their messages, prompts, abort, and the legacy permission reply.
+//! `/session`: sessions, their messages and parts, prompts, abort, and the legacy permission
+//! reply.
 
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::AppState;
 use super::error::ApiError;
-use super::extract::{OptionalJson, ValidJson, ValidQuery};
-use crate::instance::Scoped;
-use crate::server::AppState;
+use super::extract::{OptionalJson, Scoped, ValidJson, ValidPath, ValidQuery};
+use crate::instance::Instance;
+use crate::protocol::id::{MessageId, PartId, PermissionId, SessionId};
+use crate::protocol::permission::Reply;
+use crate::protocol::session::{MessageWithParts, Part, Session, SessionStatus};
 use crate::session::command::Command;
-use crate::session::model::{MessageWithParts, Session, SessionStatus};
 use crate::session::{
-    CommandInput, CreateSession, ListSessions, PromptInput, Reply, ReplyError, SessionError, ShellInput,
-    UpdateSession,
+    CommandInput, CreateSession, ListSessions, PromptInput, ReplyError, ShellInput, UpdateSession,
 };
-
-impl From<SessionError> for ApiError {
-    fn from(error: SessionError) -> Self {
-        let message = error.to_string();
-        match error {
-            SessionError::NotFound(_) | SessionError::MessageNotFound(_) => ApiError::not_found(message),
-            SessionError::BadRequest(_) | SessionError::Model(_) => ApiError::bad_request(message, "Payload"),
-            SessionError::Busy(_) => ApiError::new(StatusCode::CONFLICT, "BusyError", message),
-            SessionError::Store(_) | SessionError::LoopGone | SessionError::Failed(_) => {
-                ApiError::internal(message)
-            }
-        }
-    }
-}
 
 /// List sessions, most recently updated first.
 #[utoipa::path(get, path = "/session", operation_id = "session.list", tag = "session",
@@ -42,7 +32,7 @@ pub async fn list(
     Scoped(instance): Scoped,
     ValidQuery(query): ValidQuery<ListSessions>,
 ) -> Result<Json<Vec<Session>>, ApiError> {
-    Ok(Json(state.instances.sessions().list(&instance, &query)?))
+    Ok(Json(state.sessions.list(&instance, &query)?))
 }
 
 /// Create a session.
@@ -54,7 +44,7 @@ pub async fn create(
     Scoped(instance): Scoped,
     OptionalJson(input): OptionalJson<CreateSession>,
 ) -> Result<Json<Session>, ApiError> {
-    Ok(Json(state.instances.sessions().create(&instance, input)?))
+    Ok(Json(state.sessions.create(&instance, input)?))
 }
 
 /// What each busy session is doing; idle sessions are absent.
@@ -64,13 +54,13 @@ pub async fn status(
     State(state): State<AppState>,
     Scoped(_instance): Scoped,
 ) -> Json<HashMap<String, SessionStatus>> {
-    Json(state.instances.sessions().statuses())
+    Json(state.sessions.statuses())
 }
 
 #[derive(Debug, Deserialize)]
 pub struct SessionPath {
     #[serde(rename = "sessionID")]
-    session_id: String,
+    session_id: SessionId,
 }
 
 /// Get a session.
@@ -81,9 +71,9 @@ pub struct SessionPath {
     ))]
 pub async fn get(
     State(state): State<AppState>,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
 ) -> Result<Json<Session>, ApiError> {
-    Ok(Json(state.instances.sessions().get(&path.session_id)?))
+    Ok(Json(state.sessions.get(&path.session_id)?))
 }
 
 /// Delete a session with its children, messages and parts.
@@ -95,13 +85,9 @@ pub async fn get(
 pub async fn delete(
     State(state): State<AppState>,
     Scoped(instance): Scoped,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
 ) -> Result<Json<bool>, ApiError> {
-    state
-        .instances
-        .sessions()
-        .delete(&instance, &path.session_id)
-        .await?;
+    state.sessions.delete(&instance, &path.session_id).await?;
     Ok(Json(true))
 }
 
@@ -115,14 +101,10 @@ pub async fn delete(
 pub async fn update(
     State(state): State<AppState>,
     Scoped(instance): Scoped,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
     ValidJson(input): ValidJson<UpdateSession>,
 ) -> Result<Json<Session>, ApiError> {
-    Ok(Json(state.instances.sessions().update(
-        &instance,
-        &path.session_id,
-        input,
-    )?))
+    Ok(Json(state.sessions.update(&instance, &path.session_id, input)?))
 }
 
 /// A session's child sessions.
@@ -130,9 +112,9 @@ pub async fn update(
     responses((status = 200, description = "List of children", body = Vec<Session>)))]
 pub async fn children(
     State(state): State<AppState>,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
 ) -> Result<Json<Vec<Session>>, ApiError> {
-    Ok(Json(state.instances.sessions().children(&path.session_id)?))
+    Ok(Json(state.sessions.children(&path.session_id)?))
 }
 
 /// One item of a session's todo list.
@@ -151,15 +133,15 @@ pub struct Todo {
     responses((status = 200, description = "Todo list", body = Vec<Todo>)))]
 pub async fn todo(
     State(state): State<AppState>,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(state.instances.sessions().todos(&path.session_id)?))
+    Ok(Json(state.sessions.todos(&path.session_id)?))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ForkInput {
     #[serde(rename = "messageID")]
-    message_id: Option<String>,
+    message_id: Option<MessageId>,
 }
 
 /// Copy a session, up to (not including) a message, into a new session.
@@ -169,14 +151,13 @@ pub struct ForkInput {
 pub async fn fork(
     State(state): State<AppState>,
     Scoped(instance): Scoped,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
     OptionalJson(input): OptionalJson<ForkInput>,
 ) -> Result<Json<Session>, ApiError> {
-    let sessions = state.instances.sessions();
-    Ok(Json(sessions.fork(
+    Ok(Json(state.sessions.fork(
         &instance,
         &path.session_id,
-        input.message_id.as_deref(),
+        input.message_id.as_ref(),
     )?))
 }
 
@@ -185,9 +166,9 @@ pub async fn fork(
     responses((status = 200, description = "Aborted session", body = bool, content_type = "application/json")))]
 pub async fn abort(
     State(state): State<AppState>,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
 ) -> Result<Json<bool>, ApiError> {
-    state.instances.sessions().abort(&path.session_id).await?;
+    state.sessions.abort(&path.session_id).await?;
     Ok(Json(true))
 }
 
@@ -203,23 +184,19 @@ pub struct MessagesQuery {
     responses((status = 200, description = "List of messages", body = Vec<MessageWithParts>)))]
 pub async fn messages(
     State(state): State<AppState>,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
     ValidQuery(query): ValidQuery<MessagesQuery>,
-) -> Result<Json<Vec<MessageWithParts>>, ApiError> {
-    Ok(Json(
-        state
-            .instances
-            .sessions()
-            .messages(&path.session_id, query.limit)?,
-    ))
+) -> Result<Response, ApiError> {
+    let json = state.sessions.messages_json(&path.session_id, query.limit)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 #[derive(Debug, Deserialize)]
 pub struct MessagePath {
     #[serde(rename = "sessionID")]
-    session_id: String,
+    session_id: SessionId,
     #[serde(rename = "messageID")]
-    message_id: String,
+    message_id: MessageId,
 }
 
 /// One message with its parts.
@@ -227,14 +204,9 @@ pub struct MessagePath {
     responses((status = 200, description = "Message", body = MessageWithParts)))]
 pub async fn message(
     State(state): State<AppState>,
-    Path(path): Path<MessagePath>,
+    ValidPath(path): ValidPath<MessagePath>,
 ) -> Result<Json<MessageWithParts>, ApiError> {
-    Ok(Json(
-        state
-            .instances
-            .sessions()
-            .message(&path.session_id, &path.message_id)?,
-    ))
+    Ok(Json(state.sessions.message(&path.session_id, &path.message_id)?))
 }
 
 /// Send a prompt and wait for the answer: the last assistant message of the turn (with
@@ -245,13 +217,10 @@ pub async fn message(
 pub async fn prompt(
     State(state): State<AppState>,
     Scoped(instance): Scoped,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
     ValidJson(input): ValidJson<PromptInput>,
 ) -> Result<Json<MessageWithParts>, ApiError> {
-    let submitted = state
-        .instances
-        .sessions()
-        .submit(&instance, &path.session_id, input)?;
+    let submitted = state.sessions.submit(&instance, &path.session_id, input)?;
     let answer = submitted.answer().await?;
     flush_events(&instance).await;
     Ok(Json(answer))
@@ -259,7 +228,7 @@ pub async fn prompt(
 
 /// Lets `/event` subscribers be sent the turn's events before its answer goes out: clients such
 /// as `opencode run` print from the events and exit when the answer arrives.
-async fn flush_events(instance: &crate::instance::Instance) {
+async fn flush_events(instance: &Instance) {
     let last = instance.bus.last_seq();
     instance
         .bus
@@ -274,13 +243,10 @@ async fn flush_events(instance: &crate::instance::Instance) {
 pub async fn prompt_async(
     State(state): State<AppState>,
     Scoped(instance): Scoped,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
     ValidJson(input): ValidJson<PromptInput>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .instances
-        .sessions()
-        .submit(&instance, &path.session_id, input)?;
+    state.sessions.submit(&instance, &path.session_id, input)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -293,7 +259,7 @@ pub struct LegacyReply {
 #[derive(Debug, Deserialize)]
 pub struct PermissionPath {
     #[serde(rename = "sessionID")]
-    session_id: String,
+    session_id: SessionId,
     #[serde(rename = "permissionID")]
     permission_id: String,
 }
@@ -310,37 +276,19 @@ pub struct PermissionPath {
 pub async fn respond(
     State(state): State<AppState>,
     Scoped(instance): Scoped,
-    Path(path): Path<PermissionPath>,
+    ValidPath(path): ValidPath<PermissionPath>,
     ValidJson(body): ValidJson<LegacyReply>,
 ) -> Response {
-    let sessions = state.instances.sessions();
+    let sessions = &state.sessions;
     if let Err(e) = sessions.get(&path.session_id) {
         return ApiError::from(e).into_response();
     }
-    match sessions.reply(&instance, &path.permission_id, body.response, None) {
+    let Ok(id) = PermissionId::parse(&path.permission_id) else {
+        return super::error::reply_error(ReplyError::NotFound(path.permission_id));
+    };
+    match sessions.reply(&instance, &id, body.response, None) {
         Ok(()) => Json(true).into_response(),
-        Err(error) => reply_error(error),
-    }
-}
-
-/// The error bodies of permission replies, in OpenCode's shape for the unknown ID.
-pub fn reply_error(error: ReplyError) -> Response {
-    match &error {
-        ReplyError::NotFound(id) => (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({
-                "_tag": "PermissionNotFoundError",
-                "requestID": id,
-                "message": error.to_string(),
-            })),
-        )
-            .into_response(),
-        ReplyError::AlreadyAnswered(_) => ApiError::new(
-            StatusCode::CONFLICT,
-            "PermissionAlreadyAnsweredError",
-            error.to_string(),
-        )
-        .into_response(),
+        Err(error) => super::error::reply_error(error),
     }
 }
 
@@ -351,13 +299,12 @@ pub fn reply_error(error: ReplyError) -> Response {
 pub async fn command(
     State(state): State<AppState>,
     Scoped(instance): Scoped,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
     ValidJson(input): ValidJson<CommandInput>,
 ) -> Result<Json<MessageWithParts>, ApiError> {
     let global = state.instances.paths().config.clone();
     let submitted = state
-        .instances
-        .sessions()
+        .sessions
         .command(&instance, &path.session_id, input, &global)?;
     let answer = submitted.answer().await?;
     flush_events(&instance).await;
@@ -371,11 +318,12 @@ pub async fn command(
 pub async fn shell(
     State(state): State<AppState>,
     Scoped(instance): Scoped,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
     ValidJson(input): ValidJson<ShellInput>,
 ) -> Result<Json<MessageWithParts>, ApiError> {
-    let sessions = state.instances.sessions().clone();
-    Ok(Json(sessions.shell(&instance, &path.session_id, input).await?))
+    Ok(Json(
+        state.sessions.shell(&instance, &path.session_id, input).await?,
+    ))
 }
 
 /// Every slash command of the request's directory.
@@ -397,7 +345,7 @@ pub struct InitInput {
     #[serde(rename = "providerID")]
     provider_id: String,
     #[serde(rename = "messageID")]
-    message_id: Option<String>,
+    message_id: Option<MessageId>,
 }
 
 /// Analyze the project and create or update `AGENTS.md` (the `init` command); answers once the
@@ -408,7 +356,7 @@ pub struct InitInput {
 pub async fn init(
     State(state): State<AppState>,
     Scoped(instance): Scoped,
-    Path(path): Path<SessionPath>,
+    ValidPath(path): ValidPath<SessionPath>,
     ValidJson(input): ValidJson<InitInput>,
 ) -> Result<Json<bool>, ApiError> {
     let command = CommandInput {
@@ -421,9 +369,103 @@ pub async fn init(
     };
     let global = state.instances.paths().config.clone();
     let submitted = state
-        .instances
-        .sessions()
+        .sessions
         .command(&instance, &path.session_id, command, &global)?;
     submitted.answer().await?;
     Ok(Json(true))
+}
+
+/// Delete a message with its parts (`message.removed`). Refused while the session runs a turn.
+#[utoipa::path(delete, path = "/session/{sessionID}/message/{messageID}", operation_id = "session.deleteMessage",
+    tag = "session",
+    responses(
+        (status = 200, description = "Successfully deleted message", body = bool, content_type = "application/json"),
+        (status = 409, description = "The session is busy", body = super::error::ErrorBody),
+    ))]
+pub async fn delete_message(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+    ValidPath(path): ValidPath<MessagePath>,
+) -> Result<Json<bool>, ApiError> {
+    state
+        .sessions
+        .delete_message(&instance, &path.session_id, &path.message_id)?;
+    Ok(Json(true))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PartPath {
+    #[serde(rename = "sessionID")]
+    session_id: SessionId,
+    #[serde(rename = "messageID")]
+    message_id: MessageId,
+    #[serde(rename = "partID")]
+    part_id: PartId,
+}
+
+/// Delete a part from a message (`message.part.removed`). Refused while the session runs a turn.
+#[utoipa::path(delete, path = "/session/{sessionID}/message/{messageID}/part/{partID}", operation_id = "part.delete",
+    tag = "session",
+    responses(
+        (status = 200, description = "Successfully deleted part", body = bool, content_type = "application/json"),
+        (status = 409, description = "The session is busy", body = super::error::ErrorBody),
+    ))]
+pub async fn delete_part(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+    ValidPath(path): ValidPath<PartPath>,
+) -> Result<Json<bool>, ApiError> {
+    state
+        .sessions
+        .delete_part(&instance, &path.session_id, &path.message_id, &path.part_id)?;
+    Ok(Json(true))
+}
+
+/// Replace a part of a message (`message.part.updated`); its ids must be those of the path.
+#[utoipa::path(patch, path = "/session/{sessionID}/message/{messageID}/part/{partID}", operation_id = "part.update",
+    tag = "session",
+    request_body(content = Part),
+    responses(
+        (status = 200, description = "Successfully updated part", body = Part),
+        (status = 409, description = "The session is busy", body = super::error::ErrorBody),
+    ))]
+pub async fn update_part(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+    ValidPath(path): ValidPath<PartPath>,
+    ValidJson(part): ValidJson<Part>,
+) -> Result<Json<Part>, ApiError> {
+    if part.id != path.part_id {
+        return Err(ApiError::bad_request(
+            format!("the part's id {} is not the path's {}", part.id, path.part_id),
+            "Payload",
+        ));
+    }
+    Ok(Json(state.sessions.update_part(
+        &instance,
+        &path.session_id,
+        &path.message_id,
+        part,
+    )?))
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(status))
+        .routes(routes!(get, delete, update))
+        .routes(routes!(children))
+        .routes(routes!(todo))
+        .routes(routes!(fork))
+        .routes(routes!(abort))
+        .routes(routes!(messages, prompt))
+        .routes(routes!(message, delete_message))
+        .routes(routes!(delete_part, update_part))
+        .routes(routes!(prompt_async))
+        .routes(routes!(respond))
+        .routes(routes!(command))
+        .routes(routes!(shell))
+        .routes(routes!(commands))
+        .routes(routes!(init))
 }

@@ -1,11 +1,16 @@
 //! `/experimental/tool*`: the tools of every loaded plugin, first-party and installed.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::Scoped;
 use super::extract::ValidQuery;
-use crate::instance::{Instance, Scoped};
+use crate::instance::Instance;
 
 /// One tool with the JSON Schema of its arguments.
 #[derive(Debug, Serialize, ToSchema)]
@@ -60,4 +65,9 @@ pub(super) fn all_tools(instance: &Instance) -> Json<Vec<ToolListItem>> {
             })
             .collect(),
     )
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ids)).routes(routes!(list))
 }

@@ -1,30 +1,36 @@
-//! `/tui/*`: drive a client (the TUI, an IDE) from outside. Each action is queued for the client
-//! that long-polls `/tui/control/next`.
+//! `/tui/*`: drive a client (the TUI, an IDE) from outside. Each action is published as a `tui.*`
+//! event and queued for the client that long-polls `/tui/control/next`.
 
 use axum::Json;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::AppState;
 use super::error::ApiError;
-use super::extract::ValidJson;
-use crate::instance::{Instance, Scoped};
+use super::extract::{Scoped, ValidJson};
+use crate::instance::Instance;
+use crate::protocol::Event;
+use crate::protocol::event::{TuiCommandExecute, TuiPromptAppend, TuiSessionSelect, TuiToastShow};
+use crate::protocol::id::SessionId;
 use crate::tui::TuiRequest;
 
-/// Publishes the action as OpenCode does (a `tui.*` event for clients on `/event`) and queues it
-/// for a client long-polling `/tui/control/next`.
-fn queue(instance: &Instance, path: &str, body: Value, event: (&str, Value)) -> Result<Json<bool>, ApiError> {
+/// Publishes the action as OpenCode does (a `tui.*` event for clients on `/event`; it changes
+/// nothing stored) and queues it for a client long-polling `/tui/control/next`.
+fn queue(instance: &Instance, path: &str, body: Value, event: Event) -> Result<Json<bool>, ApiError> {
     instance
         .tui
         .push(path, body)
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "QueueFullError", e.to_string()))?;
-    instance.bus.publish(event.0, event.1);
+    instance.bus.publish(event);
     Ok(Json(true))
 }
 
-fn command(name: &str) -> (&'static str, Value) {
-    ("tui.command.execute", serde_json::json!({ "command": name }))
+fn command(name: &str) -> Event {
+    Event::TuiCommandExecute(TuiCommandExecute { command: name.into() })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -39,25 +45,12 @@ pub struct ExecuteCommand {
     pub command: String,
 }
 
-#[derive(Debug, Deserialize, serde::Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ToastVariant {
-    Info,
-    Success,
-    Warning,
-    Error,
-}
-
-#[derive(Debug, Deserialize, serde::Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ShowToast {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    pub message: String,
-    pub variant: ToastVariant,
-    /// Milliseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration: Option<u64>,
+pub struct SelectSession {
+    /// The session to navigate to.
+    #[serde(rename = "sessionID")]
+    pub session_id: SessionId,
 }
 
 /// Append text to the prompt.
@@ -67,12 +60,11 @@ pub async fn append_prompt(
     Scoped(instance): Scoped,
     ValidJson(body): ValidJson<AppendPrompt>,
 ) -> Result<Json<bool>, ApiError> {
-    let text = serde_json::json!({ "text": body.text });
     queue(
         &instance,
         "/tui/append-prompt",
-        text.clone(),
-        ("tui.prompt.append", text),
+        serde_json::json!({ "text": body.text }),
+        Event::TuiPromptAppend(TuiPromptAppend { text: body.text }),
     )
 }
 
@@ -94,17 +86,35 @@ pub async fn execute_command(
 
 /// Show a toast notification.
 #[utoipa::path(post, path = "/tui/show-toast", operation_id = "tui.showToast", tag = "tui",
-    request_body = ShowToast, responses((status = 200, description = "Toast notification shown successfully", body = bool, content_type = "application/json")))]
+    request_body = TuiToastShow, responses((status = 200, description = "Toast notification shown successfully", body = bool, content_type = "application/json")))]
 pub async fn show_toast(
     Scoped(instance): Scoped,
-    ValidJson(body): ValidJson<ShowToast>,
+    ValidJson(toast): ValidJson<TuiToastShow>,
 ) -> Result<Json<bool>, ApiError> {
-    let body = serde_json::to_value(body).map_err(|e| ApiError::internal(e.to_string()))?;
+    let body = serde_json::to_value(&toast).map_err(|e| ApiError::internal(e.to_string()))?;
+    queue(&instance, "/tui/show-toast", body, Event::TuiToastShow(toast))
+}
+
+/// Navigate the TUI to a session.
+#[utoipa::path(post, path = "/tui/select-session", operation_id = "tui.selectSession", tag = "tui",
+    request_body = SelectSession,
+    responses(
+        (status = 200, description = "Session selected successfully", body = bool, content_type = "application/json"),
+        (status = 404, description = "No such session", body = super::error::ErrorBody),
+    ))]
+pub async fn select_session(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Scoped(instance): Scoped,
+    ValidJson(body): ValidJson<SelectSession>,
+) -> Result<Json<bool>, ApiError> {
+    state.sessions.get(&body.session_id)?;
     queue(
         &instance,
-        "/tui/show-toast",
-        body.clone(),
-        ("tui.toast.show", body),
+        "/tui/select-session",
+        serde_json::json!({ "sessionID": body.session_id }),
+        Event::TuiSessionSelect(TuiSessionSelect {
+            session_id: body.session_id,
+        }),
     )
 }
 
@@ -182,4 +192,21 @@ pub async fn control_next(Scoped(instance): Scoped) -> Result<Json<TuiRequest>, 
 pub async fn control_response(Scoped(instance): Scoped, ValidJson(body): ValidJson<Value>) -> Json<bool> {
     instance.tui.respond(&body);
     Json(true)
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(append_prompt))
+        .routes(routes!(execute_command))
+        .routes(routes!(show_toast))
+        .routes(routes!(open_help))
+        .routes(routes!(open_sessions))
+        .routes(routes!(open_themes))
+        .routes(routes!(open_models))
+        .routes(routes!(submit_prompt))
+        .routes(routes!(clear_prompt))
+        .routes(routes!(select_session))
+        .routes(routes!(control_next))
+        .routes(routes!(control_response))
 }

@@ -2,6 +2,10 @@
 //! yet: each answers 501 with a JSON error naming the operation and the work it waits for, so a
 //! client sees exactly what is missing instead of a 404.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
 use super::error::ApiError;
 
 /// Declares a documented route that answers 501 Not Implemented.
@@ -21,58 +25,52 @@ not_yet!(
     post,
     "/session/{sessionID}/share",
     "session.share",
-    "sessions and the agent loop"
+    "session sharing"
 );
 not_yet!(
     session_unshare,
     delete,
     "/session/{sessionID}/share",
     "session.unshare",
-    "sessions and the agent loop"
+    "session sharing"
 );
 not_yet!(
     session_diff,
     get,
     "/session/{sessionID}/diff",
     "session.diff",
-    "sessions and the agent loop"
+    "session snapshots"
 );
 not_yet!(
     session_summarize,
     post,
     "/session/{sessionID}/summarize",
     "session.summarize",
-    "sessions and the agent loop"
+    "compaction"
 );
 not_yet!(
     session_revert,
     post,
     "/session/{sessionID}/revert",
     "session.revert",
-    "sessions and the agent loop"
+    "session snapshots"
 );
 not_yet!(
     session_unrevert,
     post,
     "/session/{sessionID}/unrevert",
     "session.unrevert",
-    "sessions and the agent loop"
+    "session snapshots"
 );
-not_yet!(mcp_add, post, "/mcp", "mcp.add", "the server surface");
+not_yet!(mcp_add, post, "/mcp", "mcp.add", "the MCP client");
 
-/// Every route above, for the router.
-macro_rules! unimplemented_routes {
-    ($router:expr) => {
-        $router
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_share))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_unshare))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_diff))
-            .routes(utoipa_axum::routes!(
-                $crate::api::unimplemented::session_summarize
-            ))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_revert))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::session_unrevert))
-            .routes(utoipa_axum::routes!($crate::api::unimplemented::mcp_add))
-    };
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(session_share, session_unshare))
+        .routes(routes!(session_diff))
+        .routes(routes!(session_summarize))
+        .routes(routes!(session_revert))
+        .routes(routes!(session_unrevert))
+        .routes(routes!(mcp_add))
 }
-pub(crate) use unimplemented_routes;

@@ -1,5 +1,6 @@
 //! The simple `/v1` surface: what a script or a web page can use with plain `fetch`.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use axum::Json;
@@ -9,16 +10,20 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::AppState;
 use super::error::ApiError;
-use super::extract::{OptionalJson, ValidJson};
+use super::extract::{OptionalJson, Scoped, ValidJson};
 use super::tool::ToolListItem;
-use crate::instance::Scoped;
+use crate::bus::Subscription;
 use crate::permission::PolicyAnswerer;
+use crate::protocol::id::{Identifier, PartId, SessionId};
+use crate::protocol::session::{MessageInfo, Part, PartBody, Session, ToolState};
+use crate::protocol::{Envelope, Event};
 use crate::runtime::ToolCall;
-use crate::server::AppState;
 use crate::session::chat::ChatInput;
-use crate::session::model::{MessageInfo, PartBody, Session};
 use crate::session::skill::{self, Skill};
 use crate::session::{CreateSession, Sessions};
 
@@ -90,7 +95,7 @@ pub async fn execute_tool(
         args_json: args.to_string(),
         session_id: String::new(),
         message_id: String::new(),
-        call_id: crate::bus::id::Identifier::ascending("call"),
+        call_id: Identifier::ascending("call"),
         agent: "build".into(),
         project_root: instance.directory.clone(),
     };
@@ -122,7 +127,8 @@ pub struct ChatCompletion {
     pub choices: Vec<ChatChoice>,
     pub usage: ChatUsage,
     /// The session the turn ran in: pass it back as `session_id` to continue.
-    pub session_id: String,
+    #[schema(value_type = String)]
+    pub session_id: SessionId,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -161,8 +167,8 @@ pub async fn chat(
     Scoped(instance): Scoped,
     ValidJson(input): ValidJson<ChatInput>,
 ) -> Result<Json<ChatCompletion>, ApiError> {
-    let started = crate::session::model::now_ms();
-    let sessions = state.instances.sessions().clone();
+    let started = crate::protocol::now_ms();
+    let sessions = state.sessions.clone();
     let turn = sessions.chat(&instance, input, &state.instances.paths().config)?;
     let session_id = turn.session_id.clone();
     let model = format!("{}/{}", turn.model.provider_id, turn.model.model_id);
@@ -219,7 +225,7 @@ fn openai_finish(finish: Option<&str>) -> String {
 }
 
 /// The tokens of every model call of the turn that started at `since`.
-fn turn_usage(sessions: &Sessions, session_id: &str, since: u64) -> ChatUsage {
+fn turn_usage(sessions: &Sessions, session_id: &SessionId, since: u64) -> ChatUsage {
     let mut usage = ChatUsage::default();
     for message in sessions.messages(session_id, None).unwrap_or_default() {
         if let MessageInfo::Assistant(info) = &message.info
@@ -236,12 +242,13 @@ fn turn_usage(sessions: &Sessions, session_id: &str, since: u64) -> ChatUsage {
 /// Aborts a session's turn when dropped armed: the client of a chat went away.
 struct AbortOnDrop {
     sessions: Arc<Sessions>,
-    session_id: String,
+    session_id: Option<SessionId>,
     armed: bool,
 }
 
 impl AbortOnDrop {
-    fn new(sessions: Arc<Sessions>, session_id: String) -> Self {
+    fn new(sessions: Arc<Sessions>, session_id: SessionId) -> Self {
+        let session_id = Some(session_id);
         Self {
             sessions,
             session_id,
@@ -256,9 +263,10 @@ impl AbortOnDrop {
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        if self.armed {
+        if self.armed
+            && let Some(id) = self.session_id.take()
+        {
             let sessions = self.sessions.clone();
-            let id = std::mem::take(&mut self.session_id);
             tracing::info!(session = %id, "chat client went away: aborting the turn");
             tokio::spawn(async move {
                 let _ = sessions.abort(&id).await;
@@ -282,10 +290,10 @@ pub async fn chat_stream(
     Scoped(instance): Scoped,
     ValidJson(input): ValidJson<ChatInput>,
 ) -> Result<Response, ApiError> {
-    let started = crate::session::model::now_ms();
+    let started = crate::protocol::now_ms();
     // Subscribed before the turn starts, so no event of it is missed.
     let subscription = instance.bus.subscribe(None);
-    let sessions = state.instances.sessions().clone();
+    let sessions = state.sessions.clone();
     let turn = sessions.chat(&instance, input, &state.instances.paths().config)?;
     let stream = ChatStream {
         subscription,
@@ -293,9 +301,9 @@ pub async fn chat_stream(
         sessions,
         session_id: turn.session_id,
         started,
-        blocks: std::collections::HashMap::new(),
-        tools: std::collections::HashMap::new(),
-        queue: std::collections::VecDeque::new(),
+        blocks: HashMap::new(),
+        tools: HashMap::new(),
+        queue: VecDeque::new(),
         done: false,
         _answer: turn.submitted,
     };
@@ -313,16 +321,16 @@ pub async fn chat_stream(
 
 /// Turns the session's bus events into the chat stream's events.
 struct ChatStream {
-    subscription: crate::bus::Subscription<crate::bus::Event>,
+    subscription: Subscription<Envelope>,
     guard: Option<AbortOnDrop>,
     sessions: Arc<Sessions>,
-    session_id: String,
+    session_id: SessionId,
     started: u64,
-    /// Text part ID → content block index.
-    blocks: std::collections::HashMap<String, usize>,
-    /// Tool part ID → last status sent.
-    tools: std::collections::HashMap<String, String>,
-    queue: std::collections::VecDeque<SseEvent>,
+    /// Text part → content block index.
+    blocks: HashMap<PartId, usize>,
+    /// Tool part → last status sent.
+    tools: HashMap<PartId, &'static str>,
+    queue: VecDeque<SseEvent>,
     done: bool,
     /// Keeps the turn's answer channel alive while streaming.
     _answer: crate::session::Submitted,
@@ -351,41 +359,34 @@ impl ChatStream {
                 }
                 continue;
             };
-            self.translate(&published.message);
+            self.translate(&published.message.event);
         }
     }
 
-    fn translate(&mut self, event: &crate::bus::Event) {
-        let properties = &event.properties;
-        if properties["sessionID"].as_str() != Some(&self.session_id) {
-            return;
-        }
-        match event.r#type.as_str() {
-            "message.part.updated" => self.part(&properties["part"]),
-            "message.part.delta" if properties["field"] == "text" => {
-                let id = properties["partID"].as_str().unwrap_or_default();
-                if self.blocks.contains_key(id) {
-                    self.queue.push_back(sse(
-                        "content_block_delta",
-                        json!({
-                        "type": "content_block_delta", "delta": {"text": properties["delta"]}}),
-                    ));
-                }
-            }
-            "session.error" => {
-                let error = &properties["error"];
+    fn translate(&mut self, event: &Event) {
+        match event {
+            Event::MessagePartUpdated(e) if e.session_id == self.session_id => self.part(&e.part),
+            Event::MessagePartDelta(e)
+                if e.session_id == self.session_id
+                    && e.field == "text"
+                    && self.blocks.contains_key(&e.part_id) =>
+            {
                 self.queue.push_back(sse(
-                    "error",
-                    json!({"type": "error", "error": {
-                    "type": error["name"], "message": error["data"]["message"]}}),
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "delta": {"text": e.delta}}),
                 ));
             }
-            "session.idle" => {
+            Event::SessionError(e) if e.session_id == self.session_id => {
+                self.queue.push_back(sse(
+                    "error",
+                    json!({"type": "error", "error": {"type": e.error.name, "message": e.error.message()}}),
+                ));
+            }
+            Event::SessionIdle(e) if e.session_id == self.session_id => {
                 let usage = turn_usage(&self.sessions, &self.session_id, self.started);
                 self.queue.push_back(sse(
                     "message_delta",
-                    json!({"type": "message_delta",
-                    "session_id": self.session_id, "usage": usage}),
+                    json!({"type": "message_delta", "session_id": self.session_id, "usage": usage}),
                 ));
                 self.queue
                     .push_back(sse("message_stop", json!({"type": "message_stop"})));
@@ -398,43 +399,51 @@ impl ChatStream {
         }
     }
 
-    fn part(&mut self, part: &serde_json::Value) {
-        let id = part["id"].as_str().unwrap_or_default().to_string();
-        match part["type"].as_str() {
+    fn part(&mut self, part: &Part) {
+        match &part.body {
             // Assistant text only: the user's parts carry no `time`.
-            Some("text") if !part["time"].is_null() => {
-                if !self.blocks.contains_key(&id) {
+            PartBody::Text { time: Some(time), .. } => {
+                if !self.blocks.contains_key(&part.id) {
                     let index = self.blocks.len();
-                    self.blocks.insert(id.clone(), index);
+                    self.blocks.insert(part.id.clone(), index);
                     self.queue.push_back(sse(
                         "content_block_start",
                         json!({"type": "content_block_start", "index": index}),
                     ));
                 }
-                if !part["time"]["end"].is_null() {
-                    let index = self.blocks[&id];
+                if time.end.is_some() {
+                    let index = self.blocks[&part.id];
                     self.queue.push_back(sse(
                         "content_block_stop",
                         json!({"type": "content_block_stop", "index": index}),
                     ));
                 }
             }
-            Some("tool") => {
-                let state = &part["state"];
-                let status = state["status"].as_str().unwrap_or_default().to_string();
-                if self.tools.get(&id) == Some(&status) {
+            PartBody::Tool {
+                call_id, tool, state, ..
+            } => {
+                let status = match state {
+                    ToolState::Pending { .. } => "pending",
+                    ToolState::Running { .. } => "running",
+                    ToolState::Completed { .. } => "completed",
+                    ToolState::Error { .. } => "error",
+                };
+                if self.tools.get(&part.id) == Some(&status) {
                     return;
                 }
-                self.tools.insert(id, status.clone());
-                let mut data =
-                    json!({"type": "tool_use", "id": part["callID"], "name": part["tool"], "status": status});
-                if status != "pending" {
-                    data["input"] = state["input"].clone();
-                }
-                match status.as_str() {
-                    "completed" => data["output"] = state["output"].clone(),
-                    "error" => data["error"] = state["error"].clone(),
-                    _ => {}
+                self.tools.insert(part.id.clone(), status);
+                let mut data = json!({"type": "tool_use", "id": call_id, "name": tool, "status": status});
+                match state {
+                    ToolState::Pending { .. } => {}
+                    ToolState::Running { input, .. } => data["input"] = input.clone(),
+                    ToolState::Completed { input, output, .. } => {
+                        data["input"] = input.clone();
+                        data["output"] = output.clone().into();
+                    }
+                    ToolState::Error { input, error, .. } => {
+                        data["input"] = input.clone();
+                        data["error"] = error.clone().into();
+                    }
                 }
                 self.queue.push_back(sse("tool_use", data));
             }
@@ -495,9 +504,7 @@ pub async fn sessions_list(
     State(state): State<AppState>,
     Scoped(instance): Scoped,
 ) -> Result<Json<Vec<Session>>, ApiError> {
-    Ok(Json(
-        state.instances.sessions().list(&instance, &Default::default())?,
-    ))
+    Ok(Json(state.sessions.list(&instance, &Default::default())?))
 }
 
 /// Create a session.
@@ -513,5 +520,18 @@ pub async fn sessions_create(
         title: input.title,
         ..CreateSession::default()
     };
-    Ok(Json(state.instances.sessions().create(&instance, create)?))
+    Ok(Json(state.sessions.create(&instance, create)?))
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(tools))
+        .routes(routes!(execute_tool))
+        .routes(routes!(chat))
+        .routes(routes!(chat_stream))
+        .routes(routes!(models))
+        .routes(routes!(skills))
+        .routes(routes!(app_skills))
+        .routes(routes!(sessions_list, sessions_create))
 }

@@ -10,7 +10,6 @@
 //! * [`GlobalBus`]: the same machinery carrying [`GlobalEvent`]s.
 //! * [`sse`]: turning a [`Subscription`] into an HTTP response (CONTRACT §4 plus `id:` lines,
 //!   `Last-Event-ID` replay, `server.resync`).
-//! * [`id`]: OpenCode-style identifiers for every object (`evt_`, `ses_`, `msg_`, …).
 //!
 //! # What it must not do
 //! It does not know what event types mean, build their properties, route HTTP requests or decide
@@ -28,7 +27,6 @@
 //! the ring). Memory is bounded by `replay + queue` events per bus whatever the subscribers do.
 
 pub mod event;
-pub mod id;
 pub mod sse;
 
 use std::collections::VecDeque;
@@ -36,15 +34,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use axum::body::Bytes;
-use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-pub use event::{Event, GlobalEvent, Message, Payload};
-pub use id::Identifier;
+pub use event::{GlobalEvent, Message};
+
+use crate::protocol::id::now_ms;
+use crate::protocol::{Envelope, Event};
 
 /// The bus of one directory instance (`/event`).
-pub type Bus = EventBus<Event>;
+pub type Bus = EventBus<Envelope>;
 /// The server-wide bus (`/global/event`).
 pub type GlobalBus = EventBus<GlobalEvent>;
 
@@ -66,21 +65,6 @@ impl Default for BusOptions {
             // hundreds of deltas at once; a client must be far behind before it is cut off.
             queue: 4096,
         }
-    }
-}
-
-impl BusOptions {
-    /// The defaults, with the queue from `WASMCODE_EVENT_QUEUE` when set (tests of the slow
-    /// subscriber policy use a small one).
-    pub fn from_env() -> Self {
-        let mut options = Self::default();
-        if let Some(queue) = std::env::var("WASMCODE_EVENT_QUEUE")
-            .ok()
-            .and_then(|q| q.parse().ok())
-        {
-            options.queue = queue;
-        }
-        options
     }
 }
 
@@ -165,7 +149,7 @@ impl<M: Message> EventBus<M> {
     fn with_tap(options: BusOptions, tap: Option<Tap<M>>) -> Self {
         let (sender, _) = broadcast::channel(options.queue.max(1));
         let state = State {
-            last_seq: id::now_ms().saturating_mul(1000),
+            last_seq: now_ms().saturating_mul(1000),
             ring: VecDeque::new(),
         };
         Self {
@@ -306,7 +290,7 @@ impl<M: Message> EventBus<M> {
     }
 }
 
-impl EventBus<Event> {
+impl EventBus<Envelope> {
     /// A standalone instance bus.
     pub fn new(options: BusOptions) -> Self {
         Self::with_tap(options, None)
@@ -320,7 +304,7 @@ impl EventBus<Event> {
         directory: String,
         project: Option<String>,
     ) -> Self {
-        let tap: Tap<Event> = Box::new(move |published| {
+        let tap: Tap<Envelope> = Box::new(move |published| {
             let message = GlobalEvent::new(
                 Some(directory.clone()),
                 project.clone(),
@@ -332,8 +316,8 @@ impl EventBus<Event> {
     }
 
     /// Publishes an event with a fresh `evt_` id.
-    pub fn publish(&self, r#type: impl Into<String>, properties: Value) -> Arc<Published<Event>> {
-        self.publish_message(Event::new(r#type, properties))
+    pub fn publish(&self, event: Event) -> Arc<Published<Envelope>> {
+        self.publish_message(Envelope::new(event))
     }
 }
 
@@ -343,20 +327,15 @@ impl EventBus<GlobalEvent> {
         Self::with_tap(options, None)
     }
 
-    /// Publishes an event directly on the global stream (e.g. `project.updated` with the
-    /// directory `"global"`), with a fresh `evt_` id.
+    /// Publishes an event directly on the global stream (`global.disposed`, say), with a fresh
+    /// `evt_` id.
     pub fn publish(
         &self,
         directory: Option<String>,
         project: Option<String>,
-        r#type: impl Into<String>,
-        properties: Value,
+        event: Event,
     ) -> Arc<Published<GlobalEvent>> {
-        self.publish_message(GlobalEvent::new(
-            directory,
-            project,
-            Event::new(r#type, properties),
-        ))
+        self.publish_message(GlobalEvent::new(directory, project, Envelope::new(event)))
     }
 }
 
@@ -455,10 +434,14 @@ impl<M> Subscription<M> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use serde_json::json;
     use std::time::Duration;
+
+    /// Any event: what the bus does never depends on the type.
+    pub(crate) fn test_event(file: &str) -> Event {
+        Event::FileEdited(crate::protocol::event::FileEdited { file: file.into() })
+    }
 
     fn small(replay: usize, queue: usize) -> BusOptions {
         BusOptions { replay, queue }
@@ -475,13 +458,13 @@ mod tests {
         let bus = Bus::new(small(16, 4));
         let start = bus.last_seq();
         for n in 0..5_000 {
-            let published = bus.publish("test.event", json!({ "n": n }));
+            let published = bus.publish(test_event(&n.to_string()));
             assert_eq!(published.seq, start + 1 + n);
             assert!(bus.replay_len() <= 16);
         }
         assert_eq!(bus.replay_len(), 16);
         assert_eq!(bus.subscriber_count(), 0);
-        let last = bus.publish("test.event", json!({}));
+        let last = bus.publish(test_event("x"));
         assert!(last.message.id.starts_with("evt_"));
         assert_eq!(
             last.json(),
@@ -495,7 +478,7 @@ mod tests {
 
     #[tokio::test]
     async fn sequence_starts_from_the_wall_clock() {
-        let before = id::now_ms() * 1000;
+        let before = now_ms() * 1000;
         let bus = Bus::new(BusOptions::default());
         assert!(bus.last_seq() >= before && bus.last_seq() < (1 << 53));
     }
@@ -506,7 +489,7 @@ mod tests {
         let mut subscription = bus.subscribe(None);
         assert_eq!(subscription.cursor(), bus.last_seq());
         let sent: Vec<_> = (0..100)
-            .map(|n| bus.publish("test.event", json!({ "n": n })))
+            .map(|n| bus.publish(test_event(&n.to_string())))
             .collect();
         for expected in &sent {
             let got = next(&mut subscription).await.expect("event");
@@ -518,14 +501,12 @@ mod tests {
     #[tokio::test]
     async fn replay_returns_exactly_the_missed_events_then_live_ones() {
         let bus = Bus::new(small(8, 16));
-        let sent: Vec<_> = (0..10)
-            .map(|n| bus.publish("test.event", json!({ "n": n })))
-            .collect();
+        let sent: Vec<_> = (0..10).map(|n| bus.publish(test_event(&n.to_string()))).collect();
         let cursor = sent[5].seq;
         let mut subscription = bus.subscribe(Some(cursor));
         assert_eq!((subscription.resync(), subscription.cursor()), (None, cursor));
         assert_eq!(subscription.pending_replay(), 4);
-        let live = bus.publish("test.live", json!({}));
+        let live = bus.publish(test_event("x"));
         for expected in sent[6..].iter().chain([&live]) {
             assert_eq!(next(&mut subscription).await.expect("event").seq, expected.seq);
         }
@@ -541,16 +522,14 @@ mod tests {
         assert_eq!((current.resync(), current.pending_replay()), (None, 0));
         let oldest = bus.subscribe(Some(sent[2].seq));
         assert_eq!((oldest.resync(), oldest.pending_replay()), (None, 8));
-        let next_live = bus.publish("test.live", json!({}));
+        let next_live = bus.publish(test_event("x"));
         assert_eq!(next(&mut current).await.expect("event").seq, next_live.seq);
     }
 
     #[tokio::test]
     async fn stale_or_foreign_cursors_resync() {
         let bus = Bus::new(small(4, 16));
-        let sent: Vec<_> = (0..10)
-            .map(|n| bus.publish("test.event", json!({ "n": n })))
-            .collect();
+        let sent: Vec<_> = (0..10).map(|n| bus.publish(test_event(&n.to_string()))).collect();
         let mut expired = bus.subscribe(Some(sent[4].seq));
         assert_eq!(expired.resync(), Some(Resync::Expired));
         assert_eq!((expired.cursor(), expired.pending_replay()), (sent[9].seq, 0));
@@ -564,12 +543,12 @@ mod tests {
             Some(Resync::UnknownCursor)
         );
         // A resynced subscription continues with live events.
-        let live = bus.publish("test.live", json!({}));
+        let live = bus.publish(test_event("x"));
         assert_eq!(next(&mut expired).await.expect("event").seq, live.seq);
 
         let no_ring = Bus::new(small(0, 16));
-        let first = no_ring.publish("test.event", json!({}));
-        no_ring.publish("test.event", json!({}));
+        let first = no_ring.publish(test_event("x"));
+        no_ring.publish(test_event("x"));
         assert_eq!(no_ring.subscribe(Some(first.seq)).resync(), Some(Resync::Expired));
         assert_eq!(no_ring.replay_len(), 0);
     }
@@ -581,7 +560,7 @@ mod tests {
         let mut healthy = bus.subscribe(None);
         let mut seqs = Vec::new();
         for n in 0..200 {
-            let published = bus.publish("test.event", json!({ "n": n }));
+            let published = bus.publish(test_event(&n.to_string()));
             assert_eq!(
                 next(&mut healthy)
                     .await
@@ -600,7 +579,7 @@ mod tests {
         assert_eq!(next(&mut stalled).await.map(|p| p.seq), None, "and stays cut off");
         drop(stalled);
         assert_eq!(bus.subscriber_count(), 1);
-        let after = bus.publish("test.event", json!({}));
+        let after = bus.publish(test_event("x"));
         assert_eq!(next(&mut healthy).await.expect("event").seq, after.seq);
     }
 
@@ -608,7 +587,7 @@ mod tests {
     async fn dropping_the_bus_ends_subscriptions() {
         let bus = Bus::new(BusOptions::default());
         let mut subscription = bus.subscribe(None);
-        let published = bus.publish("test.event", json!({}));
+        let published = bus.publish(test_event("x"));
         drop(bus);
         assert_eq!(next(&mut subscription).await.map(|p| p.seq), Some(published.seq));
         assert!(next(&mut subscription).await.is_none());
@@ -626,30 +605,25 @@ mod tests {
             Some("p1".into()),
         );
         let b = Bus::forwarding(BusOptions::default(), global.clone(), "/b".into(), None);
-        let one = a.publish("session.created", json!({"sessionID": "ses_1"}));
-        let two = b.publish("session.idle", json!({"sessionID": "ses_2"}));
-        let three = global.publish(
-            Some("global".into()),
-            Some("global".into()),
-            "project.updated",
-            json!({}),
-        );
+        let one = a.publish(test_event("one"));
+        let two = b.publish(test_event("two"));
+        let three = global.publish(None, None, Event::GlobalDisposed(Default::default()));
 
         let got = next(&mut all).await.expect("event");
         assert_eq!(
             got.json(),
             std::format!(
-                r#"{{"directory":"/a","project":"p1","payload":{{"id":"{}","type":"session.created","properties":{{"sessionID":"ses_1"}}}}}}"#,
+                r#"{{"directory":"/a","project":"p1","payload":{{"id":"{}","type":"file.edited","properties":{{"file":"one"}}}}}}"#,
                 one.message.id
             )
         );
         let got = next(&mut all).await.expect("event");
-        assert_eq!(got.message.event_id(), Some(two.message.id.as_str()));
+        assert_eq!(got.message.payload.id, two.message.id);
         assert_eq!(got.message.directory.as_deref(), Some("/b"));
         assert_eq!(got.message.project, None);
         let got = next(&mut all).await.expect("event");
         assert_eq!(got.seq, three.seq);
-        assert_eq!(got.message.event_type(), Some("project.updated"));
+        assert_eq!(got.message.payload.event.name(), "global.disposed");
     }
 
     #[tokio::test]
@@ -657,7 +631,7 @@ mod tests {
         let bus: Bus = Bus::new(small(8, 8));
         let mut reader = bus.subscribe(None);
         let stalled = bus.subscribe(None);
-        let published = bus.publish("test.one", json!({}));
+        let published = bus.publish(test_event("x"));
         assert!(!bus.flushed(published.seq, Duration::from_millis(20)).await);
         next(&mut reader).await.expect("an event");
         assert!(

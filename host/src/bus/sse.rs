@@ -27,11 +27,12 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use futures_util::{Stream, StreamExt};
-use serde_json::json;
 use tokio::time::{Interval, MissedTickBehavior};
 
-use super::event::{Event, Message, SERVER_CONNECTED, SERVER_HEARTBEAT, SERVER_RESYNC};
+use super::event::Message;
 use super::{EventBus, Subscription};
+use crate::protocol::Envelope;
+use crate::protocol::event::{Empty, Event, Resync};
 
 /// Options of an SSE stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +131,7 @@ impl<M: Message> Streaming<M> {
                 let resync = self.subscription.resync().is_some();
                 self.phase = if resync { Phase::Resync } else { Phase::Live };
                 let id = (!resync).then(|| self.subscription.cursor());
-                Some(server_frame::<M>(Event::server(SERVER_CONNECTED), id))
+                Some(server_frame::<M>(Event::ServerConnected(Empty {}), id))
             }
             Phase::Resync => {
                 self.phase = Phase::Live;
@@ -138,7 +139,9 @@ impl<M: Message> Streaming<M> {
                     .subscription
                     .resync()
                     .map_or("unknown-cursor", |r| r.reason());
-                let event = Event::new(SERVER_RESYNC, json!({ "reason": reason }));
+                let event = Event::ServerResync(Resync {
+                    reason: reason.into(),
+                });
                 Some(server_frame::<M>(event, Some(self.subscription.cursor())))
             }
             Phase::Live => {
@@ -151,7 +154,7 @@ impl<M: Message> Streaming<M> {
                 tokio::select! {
                     biased;
                     published = self.subscription.recv() => published.map(|p| p.frame()),
-                    _ = heartbeat.tick() => Some(server_frame::<M>(Event::server(SERVER_HEARTBEAT), None)),
+                    _ = heartbeat.tick() => Some(server_frame::<M>(Event::ServerHeartbeat(Empty {}), None)),
                 }
             }
         }
@@ -160,7 +163,7 @@ impl<M: Message> Streaming<M> {
 
 /// A server-level message, wrapped for the stream's message type.
 fn server_frame<M: Message>(event: Event, id: Option<u64>) -> Bytes {
-    let json = serde_json::to_string(&M::server(event)).unwrap_or_else(|error| {
+    let json = serde_json::to_string(&M::server(Envelope::new(event))).unwrap_or_else(|error| {
         tracing::error!(%error, "sse: server event does not serialize");
         String::from("{}")
     });
@@ -174,6 +177,7 @@ fn server_frame<M: Message>(event: Event, id: Option<u64>) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::tests::test_event;
     use crate::bus::{Bus, BusOptions, GlobalBus};
     use axum::Router;
     use axum::http::Uri;
@@ -282,9 +286,7 @@ mod tests {
         let bus = Bus::new(BusOptions::default());
         let mut body = stream(bus.subscribe(None), quiet()).into_body();
         next(&mut body).await.expect("connected");
-        let sent: Vec<_> = (0..50)
-            .map(|n| bus.publish("test.event", serde_json::json!({ "n": n })))
-            .collect();
+        let sent: Vec<_> = (0..50).map(|n| bus.publish(test_event(&n.to_string()))).collect();
         let mut last = 0;
         for (n, published) in sent.iter().enumerate() {
             let message = next(&mut body).await.expect("event");
@@ -293,16 +295,14 @@ mod tests {
             last = id;
             assert_eq!(id, published.seq);
             assert_eq!(message.data["id"], published.message.id.as_str());
-            assert_eq!(message.data["properties"]["n"], n);
+            assert_eq!(message.data["properties"]["file"], n.to_string());
         }
     }
 
     #[tokio::test]
     async fn last_event_id_replays_exactly_the_missed_events() {
         let bus = Bus::new(BusOptions::default());
-        let sent: Vec<_> = (0..10)
-            .map(|n| bus.publish("test.event", serde_json::json!({ "n": n })))
-            .collect();
+        let sent: Vec<_> = (0..10).map(|n| bus.publish(test_event(&n.to_string()))).collect();
         let mut headers = HeaderMap::new();
         headers.insert(
             "last-event-id",
@@ -314,7 +314,7 @@ mod tests {
             (connected.kind(), connected.id),
             ("server.connected", Some(sent[6].seq))
         );
-        let live = bus.publish("test.live", serde_json::json!({}));
+        let live = bus.publish(test_event("x"));
         for expected in sent[7..].iter().chain([&live]) {
             assert_eq!(next(&mut body).await.expect("event").id, Some(expected.seq));
         }
@@ -330,9 +330,7 @@ mod tests {
     #[tokio::test]
     async fn an_expired_cursor_gives_server_resync() {
         let bus = Bus::new(BusOptions { replay: 4, queue: 16 });
-        let sent: Vec<_> = (0..10)
-            .map(|n| bus.publish("test.event", serde_json::json!({ "n": n })))
-            .collect();
+        let sent: Vec<_> = (0..10).map(|n| bus.publish(test_event(&n.to_string()))).collect();
         let query = std::format!("lastEventId={}", sent[1].seq);
         let mut body = respond(&bus, &HeaderMap::new(), Some(&query), quiet()).into_body();
         let connected = next(&mut body).await.expect("connected");
@@ -348,7 +346,7 @@ mod tests {
                 .as_str()
                 .is_some_and(|id| id.starts_with("evt_"))
         );
-        let live = bus.publish("test.live", serde_json::json!({}));
+        let live = bus.publish(test_event("x"));
         assert_eq!(next(&mut body).await.expect("live event").id, Some(live.seq));
 
         let mut headers = HeaderMap::new();
@@ -373,7 +371,11 @@ mod tests {
         let keys: Vec<&String> = connected.data.as_object().expect("object").keys().collect();
         assert_eq!(keys, ["payload"]);
         assert_eq!(connected.data["payload"]["type"], "server.connected");
-        let published = instance.publish("session.idle", serde_json::json!({"sessionID": "ses_1"}));
+        let published = instance.publish(crate::protocol::Event::SessionIdle(
+            crate::protocol::event::SessionRef {
+                session_id: crate::protocol::SessionId::parse("ses_1").expect("an id"),
+            },
+        ));
         let message = next(&mut body).await.expect("forwarded event");
         assert_eq!(message.data["directory"], "/home/dev/project");
         assert_eq!(message.data["payload"]["id"], published.message.id.as_str());
@@ -390,7 +392,7 @@ mod tests {
         assert_eq!(bus.subscriber_count(), 1);
         drop(body);
         assert_eq!(bus.subscriber_count(), 0);
-        bus.publish("test.event", serde_json::json!({}));
+        bus.publish(test_event("x"));
     }
 
     #[test]
@@ -518,9 +520,7 @@ mod tests {
             "server.connected"
         );
 
-        let sent: Vec<_> = (0..20)
-            .map(|n| bus.publish("test.event", serde_json::json!({ "n": n })))
-            .collect();
+        let sent: Vec<_> = (0..20).map(|n| bus.publish(test_event(&n.to_string()))).collect();
         let mut received = Vec::new();
         while received.len() < sent.len() {
             let message = client.message().await.expect("message");
@@ -540,10 +540,10 @@ mod tests {
             bus.subscriber_count() == 1
         })
         .await;
-        let after = bus.publish("test.after", serde_json::json!({}));
+        let after = bus.publish(test_event("after"));
         loop {
             let message = other.message().await.expect("message");
-            if message.kind() == "test.after" {
+            if message.data["properties"]["file"] == "after" {
                 assert_eq!(message.id, Some(after.seq));
                 break;
             }
@@ -584,7 +584,7 @@ mod tests {
         // the stalled one.
         let filler = "x".repeat(32 * 1024);
         for n in 0..EVENTS {
-            let published = bus.publish("test.big", serde_json::json!({ "n": n, "filler": filler }));
+            let published = bus.publish(test_event(&std::format!("{n}{filler}")));
             let got = tokio::time::timeout(LONG, seen.recv())
                 .await
                 .expect("healthy client keeps up");
@@ -599,7 +599,7 @@ mod tests {
         // The stalled client now reads what was buffered for it, then its stream ends.
         let mut received = 0;
         while let Some(message) = stalled.message().await {
-            assert_eq!(message.kind(), "test.big");
+            assert_eq!(message.kind(), "file.edited");
             received += 1;
         }
         assert!(

@@ -4,37 +4,10 @@
 
 mod wildcard;
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 pub use wildcard::matches as wildcard_matches;
 
+pub use crate::protocol::permission::{Action, Rule};
 use crate::runtime::{BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Allow,
-    Deny,
-    Ask,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Rule {
-    pub permission: String,
-    pub pattern: String,
-    pub action: Action,
-}
-
-impl Rule {
-    pub fn new(permission: &str, pattern: &str, action: Action) -> Self {
-        Self {
-            permission: permission.into(),
-            pattern: pattern.into(),
-            action,
-        }
-    }
-}
 
 /// An ordered list of rules; later rules override earlier ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

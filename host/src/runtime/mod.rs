@@ -260,6 +260,41 @@ impl Drop for Runtime {
     }
 }
 
+/// What a command run with [`run_user_command`] printed, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Standard output and error, interleaved, cut at the output limit.
+    pub output: String,
+    pub exit_code: Option<i32>,
+    /// The output went past the limit and was cut.
+    pub truncated: bool,
+    pub timed_out: bool,
+}
+
+/// Runs `command` with `bash -c` in `cwd` for the user (`/shell`: the user's own command, not a
+/// plugin's), as the `process` capability runs a plugin's: the process group is killed on
+/// timeout or when the future is dropped.
+pub async fn run_user_command(
+    cwd: PathBuf,
+    command: &str,
+    timeout: Duration,
+    output_limit: u32,
+) -> Result<CommandOutput, String> {
+    let request = bindings::tool::wasmcode::plugin::process::RunRequest {
+        command: command.to_string(),
+        workdir: String::new(),
+        timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+        output_limit,
+    };
+    let output = process::run(cwd, request).await.map_err(|e| format!("{e:?}"))?;
+    Ok(CommandOutput {
+        output: output.output,
+        exit_code: output.exit_code,
+        truncated: output.truncated,
+        timed_out: output.timed_out,
+    })
+}
+
 /// Refuses every permission: for `describe()` and other calls with nobody to ask.
 pub struct RefuseAll;
 

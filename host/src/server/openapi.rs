@@ -1,6 +1,7 @@
 //! What every operation of the document shares, added once here instead of on each handler:
 //! its path parameters, the `directory` scoping parameter, and the errors any route can give
-//! (bad input, missing credentials, a refused origin or path).
+//! (bad input, missing credentials, a refused origin or path); and the schemas of the event
+//! streams (`Event`, the union of every event, and `GlobalEvent`).
 
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -12,6 +13,11 @@ fn unscoped(path: &str) -> bool {
 }
 
 pub fn complete(doc: &mut OpenApi) {
+    // The event streams' messages: the union of every event the server sends.
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (name, schema) in crate::protocol::event::schemas() {
+        components.schemas.insert(name, schema);
+    }
     for (path, item) in doc.paths.paths.iter_mut() {
         let operations = [
             item.get.as_mut(),

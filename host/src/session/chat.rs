@@ -8,14 +8,14 @@ use std::sync::Arc;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::model::{AssistantMessage, MessageInfo, ModelRef, Part, PartBody, UserMessage};
-use super::{
-    Asks, CreateSession, PartInput, PromptInput, SessionError, Sessions, Submitted, message_record,
-    part_record, run, skill,
-};
-use crate::bus::Identifier;
+use super::journal::{Changes, Journal};
+use super::{Asks, CreateSession, PartInput, PromptInput, SessionError, Sessions, Submitted, prompt, skill};
+use crate::agent::DEFAULT_AGENT;
 use crate::instance::Instance;
-use crate::store::Write;
+use crate::protocol::id::{MessageId, PartId, SessionId};
+use crate::protocol::session::{
+    AssistantMessage, MessageInfo, MessagePath, MessageWithParts, ModelRef, Part, PartBody, UserMessage,
+};
 
 /// One message of a chat request.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -46,165 +46,160 @@ pub struct ChatInput {
 
 /// A chat turn under way: its session, and the loop's answer to come.
 pub struct ChatTurn {
-    pub session_id: String,
+    pub session_id: SessionId,
     pub model: ModelRef,
     pub submitted: Submitted,
 }
 
 impl Sessions {
+    /// Starts a chat turn: the conversation's last user message is answered by the loop, in a
+    /// new session (seeded with the conversation before it) or the one named.
     pub fn chat(
         self: &Arc<Self>,
         instance: &Arc<Instance>,
         input: ChatInput,
         global_config: &std::path::Path,
     ) -> Result<ChatTurn, SessionError> {
-        let bad = |message: String| SessionError::BadRequest(message);
-        let mut system = Vec::new();
-        let mut turns = Vec::new();
-        for (index, message) in input.messages.iter().enumerate() {
-            let text = content_text(&message.content).ok_or_else(|| {
-                bad(format!(
-                    "messages[{index}].content must be a string or text blocks"
-                ))
-            })?;
-            match message.role.as_str() {
-                "system" => system.push(text),
-                "user" | "assistant" => turns.push((message.role.as_str(), text)),
-                other => {
-                    return Err(bad(format!(
-                        "messages[{index}].role must be system, user or assistant, got {other:?}"
-                    )));
-                }
-            }
-        }
-        let Some((role, prompt)) = turns.pop() else {
-            return Err(bad("messages must contain at least one user message".into()));
-        };
-        if role != "user" {
-            return Err(bad("the last message must be a user message".into()));
-        }
-        if prompt.trim().is_empty() {
-            return Err(bad("the last user message is empty".into()));
-        }
-        if let Some(names) = &input.skills {
-            let available = skill::list(&instance.directory, global_config);
-            system.extend(skill::instructions(&available, names).map_err(bad)?);
-        }
-        let model = match &input.model {
-            Some(name) => Some(find_model(instance, name)?),
-            None => None,
-        };
-
-        let session_id = match &input.session_id {
-            Some(id) => self.get(id)?.id,
-            None => {
-                let title: String = prompt
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(60)
-                    .collect();
-                let session = self.create(
-                    instance,
-                    CreateSession {
-                        title: Some(title),
-                        ..CreateSession::default()
-                    },
-                )?;
-                let model = match &model {
-                    Some(model) => model.clone(),
-                    None => {
-                        let agents = instance.agents().map_err(SessionError::BadRequest)?;
-                        let agent = run::choose_agent(&agents, None, &session)?;
-                        run::choose_model(instance, None, &agent, &session)?
-                    }
-                };
-                self.seed_history(instance, &session.id, &turns, &model)?;
-                session.id
-            }
-        };
-        let prompt = PromptInput {
-            message_id: None,
-            model,
-            agent: None,
-            no_reply: false,
-            tools: None,
-            format: None,
-            system: (!system.is_empty()).then(|| system.join("\n\n")),
-            variant: None,
-            parts: vec![PartInput::Text {
-                text: prompt,
-                id: None,
-                synthetic: None,
-            }],
-        };
-        let submitted = self.submit_with(instance, &session_id, prompt, Asks::Refuse)?;
-        // The model the prompt runs with, as `submit` resolved and stored it on the session.
-        let model = self
-            .get(&session_id)?
-            .model
-            .map(|m| ModelRef {
-                provider_id: m.provider_id,
-                model_id: m.id,
-            })
-            .ok_or_else(|| SessionError::Failed("the prompt was stored without its model".into()))?;
-        Ok(ChatTurn {
-            session_id,
-            model,
-            submitted,
-        })
+        start(self, &self.journal, instance, input, global_config)
     }
+}
 
-    /// Stores the conversation a stateless chat brought along, before its last user message.
-    fn seed_history(
-        &self,
-        instance: &Instance,
-        session_id: &str,
-        turns: &[(&str, String)],
-        model: &ModelRef,
-    ) -> Result<(), SessionError> {
-        let mut batch = Vec::new();
-        let mut last_user = String::new();
-        let path = super::message_path(instance);
-        for (role, text) in turns {
-            let info = if *role == "user" {
-                let id = Identifier::ascending("msg");
-                last_user = id.clone();
-                MessageInfo::User(UserMessage::new(
-                    id,
-                    session_id,
-                    super::agent::DEFAULT_AGENT,
-                    model,
-                ))
-            } else {
-                let mut answer = AssistantMessage::begin(
-                    session_id,
-                    &last_user,
-                    model,
-                    super::agent::DEFAULT_AGENT,
-                    path.clone(),
-                );
-                answer.time.completed = Some(answer.time.created);
-                answer.finish = Some("stop".into());
-                MessageInfo::Assistant(answer)
-            };
-            let id = info.id().to_string();
-            batch.push(Write::Message(message_record(&info)));
-            batch.push(Write::Part(part_record(&Part {
-                id: Identifier::ascending("prt"),
-                session_id: session_id.into(),
-                message_id: id,
-                body: PartBody::Text {
-                    text: text.clone(),
-                    synthetic: None,
-                    time: None,
+fn start(
+    sessions: &Arc<Sessions>,
+    journal: &Journal,
+    instance: &Arc<Instance>,
+    input: ChatInput,
+    global_config: &std::path::Path,
+) -> Result<ChatTurn, SessionError> {
+    let bad = |message: String| SessionError::BadRequest(message);
+    let mut system = Vec::new();
+    let mut turns = Vec::new();
+    for (index, message) in input.messages.iter().enumerate() {
+        let text = content_text(&message.content).ok_or_else(|| {
+            bad(format!(
+                "messages[{index}].content must be a string or text blocks"
+            ))
+        })?;
+        match message.role.as_str() {
+            "system" => system.push(text),
+            "user" | "assistant" => turns.push((message.role.as_str(), text)),
+            other => {
+                return Err(bad(format!(
+                    "messages[{index}].role must be system, user or assistant, got {other:?}"
+                )));
+            }
+        }
+    }
+    let Some((role, last)) = turns.pop() else {
+        return Err(bad("messages must contain at least one user message".into()));
+    };
+    if role != "user" {
+        return Err(bad("the last message must be a user message".into()));
+    }
+    if last.trim().is_empty() {
+        return Err(bad("the last user message is empty".into()));
+    }
+    if let Some(names) = &input.skills {
+        let available = skill::list(&instance.directory, global_config);
+        system.extend(skill::instructions(&available, names).map_err(bad)?);
+    }
+    let model = match &input.model {
+        Some(name) => Some(find_model(instance, name)?),
+        None => None,
+    };
+
+    let session_id = match &input.session_id {
+        Some(id) => sessions.get(&SessionId::parse(id)?)?.id,
+        None => {
+            let title: String = last.lines().next().unwrap_or_default().chars().take(60).collect();
+            let session = sessions.create(
+                instance,
+                CreateSession {
+                    title: Some(title),
+                    ..CreateSession::default()
                 },
-            })));
+            )?;
+            let model = match &model {
+                Some(model) => model.clone(),
+                None => {
+                    let agent = prompt::choose_agent(instance, None, &session)?;
+                    prompt::choose_model(instance, None, &agent, &session)?
+                }
+            };
+            seed_history(journal, instance, &session.id, &turns, &model)?;
+            session.id
         }
-        self.store.apply(&batch)?;
-        Ok(())
+    };
+    let input = PromptInput {
+        model,
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        ..PromptInput::of(vec![PartInput::text(last)])
+    };
+    let submitted = sessions.submit_with(instance, &session_id, input, Asks::Refuse)?;
+    // The model the prompt runs with, as `submit` resolved and stored it on the session.
+    let model = sessions
+        .get(&session_id)?
+        .model
+        .map(|m| ModelRef {
+            provider_id: m.provider_id,
+            model_id: m.id,
+        })
+        .ok_or_else(|| SessionError::Failed("the prompt was stored without its model".into()))?;
+    Ok(ChatTurn {
+        session_id,
+        model,
+        submitted,
+    })
+}
+
+/// Stores the conversation a stateless chat brought along, before its last user message. An
+/// assistant message needs a user message before it.
+fn seed_history(
+    journal: &Journal,
+    instance: &Instance,
+    session_id: &SessionId,
+    turns: &[(&str, String)],
+    model: &ModelRef,
+) -> Result<(), SessionError> {
+    let mut changes = Changes::new();
+    let mut last_user: Option<MessageId> = None;
+    let path = MessagePath {
+        cwd: instance.directory.display().to_string(),
+        root: instance.worktree.display().to_string(),
+    };
+    for (role, text) in turns {
+        let info = if *role == "user" {
+            let id = MessageId::new();
+            last_user = Some(id.clone());
+            MessageInfo::User(UserMessage::new(id, session_id, DEFAULT_AGENT, model))
+        } else {
+            let Some(parent) = &last_user else {
+                return Err(SessionError::BadRequest(
+                    "an assistant message must follow a user message".into(),
+                ));
+            };
+            let mut answer = AssistantMessage::begin(session_id, parent, model, DEFAULT_AGENT, path.clone());
+            answer.time.completed = Some(answer.time.created);
+            answer.finish = Some("stop".into());
+            MessageInfo::Assistant(answer)
+        };
+        let part = Part {
+            id: PartId::new(),
+            session_id: session_id.clone(),
+            message_id: info.id().clone(),
+            body: PartBody::Text {
+                text: text.clone(),
+                synthetic: None,
+                time: None,
+            },
+        };
+        changes.quiet_message(&MessageWithParts {
+            info,
+            parts: vec![part],
+        });
     }
+    journal.commit(&instance.bus, changes)?;
+    Ok(())
 }
 
 /// The text of a message's `content`: a string, or the concatenated text blocks.

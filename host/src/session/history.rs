@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 
-use super::model::{MessageInfo, MessageWithParts, PartBody, ToolState};
+use crate::protocol::session::{MessageInfo, MessageWithParts, Part, PartBody, ToolState};
 use crate::runtime::{ChatMessage, ContentPart, Role, ToolInvocation, ToolResult};
 
 /// The largest attached text file inlined into the conversation.
@@ -78,7 +78,7 @@ pub fn messages(history: &[MessageWithParts]) -> Vec<ChatMessage> {
     out
 }
 
-fn user_content(part: &super::model::Part) -> Option<ContentPart> {
+fn user_content(part: &Part) -> Option<ContentPart> {
     match &part.body {
         PartBody::Text { text, .. } if !text.is_empty() => Some(ContentPart::Text(text.clone())),
         PartBody::File { mime, filename, url } => {
@@ -114,13 +114,13 @@ fn file_text(mime: &str, filename: Option<&str>, url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::model::*;
+    use crate::protocol::session::*;
 
     fn part(body: PartBody) -> Part {
         Part {
-            id: "prt_1".into(),
-            session_id: "ses_1".into(),
-            message_id: "msg_1".into(),
+            id: "prt_1".parse().expect("an id"),
+            session_id: "ses_1".parse().expect("an id"),
+            message_id: "msg_1".parse().expect("an id"),
             body,
         }
     }
@@ -129,8 +129,8 @@ mod tests {
     fn tool_calls_are_followed_by_their_results() {
         let user = MessageWithParts {
             info: MessageInfo::User(UserMessage {
-                id: "msg_1".into(),
-                session_id: "ses_1".into(),
+                id: "msg_1".parse().expect("an id"),
+                session_id: "ses_1".parse().expect("an id"),
                 time: MessageTime::default(),
                 summary: None,
                 agent: "build".into(),
@@ -149,10 +149,10 @@ mod tests {
         };
         let assistant = MessageWithParts {
             info: MessageInfo::Assistant(AssistantMessage {
-                id: "msg_2".into(),
-                session_id: "ses_1".into(),
+                id: "msg_2".parse().expect("an id"),
+                session_id: "ses_1".parse().expect("an id"),
                 time: MessageTime::default(),
-                parent_id: "msg_1".into(),
+                parent_id: "msg_1".parse().expect("an id"),
                 model_id: "m".into(),
                 provider_id: "p".into(),
                 mode: "build".into(),

@@ -6,66 +6,22 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
-use utoipa::ToSchema;
 
-use super::events;
-use super::model::now_ms;
-use crate::bus::{Bus, Identifier};
+use super::journal::{Changes, Journal};
+use crate::bus::Bus;
 use crate::permission::{Action, Rule, Ruleset, Verdict, denied, unanswerable};
+use crate::protocol::Event;
+use crate::protocol::event::PermissionReplied;
+use crate::protocol::id::{PermissionId, SessionId};
+use crate::protocol::now_ms;
+pub use crate::protocol::permission::{PermissionRequest, Reply, ToolRef};
 use crate::runtime::{PermissionAsk, PermissionRefusal};
-use crate::store::{PermissionRecord, Store, Write};
+use crate::store::{PermissionRecord, Write};
 
 /// How many answered request IDs are remembered to tell "already answered" (409) from "unknown"
 /// (404).
 const ANSWERED_MEMORY: usize = 4096;
-
-/// The tool call a request comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ToolRef {
-    #[serde(rename = "messageID")]
-    pub message_id: String,
-    #[serde(rename = "callID")]
-    pub call_id: String,
-}
-
-/// A pending request, as `permission.asked` and `GET /permission` show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PermissionRequest {
-    pub id: String,
-    #[serde(rename = "sessionID")]
-    pub session_id: String,
-    pub permission: String,
-    pub patterns: Vec<String>,
-    pub metadata: serde_json::Value,
-    pub always: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool: Option<ToolRef>,
-}
-
-/// A user's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Reply {
-    /// Allow this call.
-    Once,
-    /// Allow this call and, for the rest of the session, what the request's `always` patterns
-    /// cover.
-    Always,
-    /// Refuse.
-    Reject,
-}
-
-impl Reply {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Once => "once",
-            Self::Always => "always",
-            Self::Reject => "reject",
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReplyError {
@@ -87,10 +43,10 @@ struct Pending {
 
 #[derive(Default)]
 struct State {
-    pending: HashMap<String, Pending>,
-    answered: VecDeque<String>,
+    pending: HashMap<PermissionId, Pending>,
+    answered: VecDeque<PermissionId>,
     /// Rules granted with "always", per session.
-    approved: HashMap<String, Vec<Rule>>,
+    approved: HashMap<SessionId, Vec<Rule>>,
 }
 
 /// What a reply did.
@@ -105,15 +61,15 @@ pub struct Replied {
 /// Every pending request of the server.
 #[derive(Clone)]
 pub struct Broker {
-    store: Store,
+    journal: Journal,
     state: Arc<Mutex<State>>,
 }
 
 impl Broker {
     /// A broker holding the requests left pending in the store by an earlier run.
-    pub fn restore(store: Store) -> Self {
+    pub fn restore(journal: Journal) -> Self {
         let mut state = State::default();
-        match store.permissions() {
+        match journal.store().permissions() {
             Ok(records) => {
                 for record in records {
                     match serde_json::from_str::<PermissionRequest>(&record.data) {
@@ -136,7 +92,7 @@ impl Broker {
             Err(e) => tracing::error!("could not load pending permission requests: {e}"),
         }
         Self {
-            store,
+            journal,
             state: Arc::new(Mutex::new(state)),
         }
     }
@@ -154,7 +110,7 @@ impl Broker {
     }
 
     /// The rules granted with "always" in `session_id`.
-    pub fn approved(&self, session_id: &str) -> Vec<Rule> {
+    pub fn approved(&self, session_id: &SessionId) -> Vec<Rule> {
         self.lock().approved.get(session_id).cloned().unwrap_or_default()
     }
 
@@ -165,7 +121,7 @@ impl Broker {
         &self,
         bus: &Bus,
         rules: &Ruleset,
-        session_id: &str,
+        session_id: &SessionId,
         tool: Option<ToolRef>,
         ask: PermissionAsk,
         interactive: bool,
@@ -182,8 +138,8 @@ impl Broker {
         }
 
         let request = PermissionRequest {
-            id: Identifier::ascending("per"),
-            session_id: session_id.to_string(),
+            id: PermissionId::new(),
+            session_id: session_id.clone(),
             permission: ask.permission,
             patterns: ask.patterns,
             metadata: match ask.metadata {
@@ -194,15 +150,11 @@ impl Broker {
             tool,
         };
         let record = PermissionRecord {
-            id: request.id.clone(),
-            session_id: request.session_id.clone(),
+            id: request.id.to_string(),
+            session_id: request.session_id.to_string(),
             time_created: now_ms() as i64,
             data: serde_json::to_string(&request).unwrap_or_default(),
         };
-        if let Err(e) = self.store.apply(&[Write::Permission(record)]) {
-            // Still ask: the request works in memory; only a restart would lose it.
-            tracing::error!(id = %request.id, "could not store a permission request: {e}");
-        }
         let (sender, receiver) = oneshot::channel();
         let id = request.id.clone();
         self.lock().pending.insert(
@@ -217,7 +169,15 @@ impl Broker {
             broker: self,
             id: &id,
         };
-        events::permission_asked(bus, &serde_json::to_value(&request).unwrap_or_default());
+        let mut changes = Changes::new();
+        changes
+            .write(Write::Permission(record))
+            .event(Event::PermissionAsked(request.clone()));
+        if let Err(e) = self.journal.commit(bus, changes) {
+            // Still ask: the request works in memory; only a restart would lose it.
+            tracing::error!(id = %request.id, "could not store a permission request: {e}");
+            self.journal.publish(bus, Event::PermissionAsked(request));
+        }
         let answer = receiver.await;
         drop(guard);
         answer.unwrap_or(Err(PermissionRefusal::Rejected(None)))
@@ -229,7 +189,7 @@ impl Broker {
     pub fn reply(
         &self,
         fallback_bus: &Bus,
-        id: &str,
+        id: &PermissionId,
         reply: Reply,
         message: Option<String>,
     ) -> Result<Replied, ReplyError> {
@@ -237,7 +197,7 @@ impl Broker {
         let (request, delivered) = {
             let mut state = self.lock();
             let Some(pending) = state.pending.remove(id) else {
-                return Err(if state.answered.contains(&id.to_string()) {
+                return Err(if state.answered.contains(id) {
                     ReplyError::AlreadyAnswered(id.to_string())
                 } else {
                     ReplyError::NotFound(id.to_string())
@@ -257,7 +217,7 @@ impl Broker {
                     rules.push(Rule::new(&pending.request.permission, pattern, Action::Allow));
                 }
                 let approved = Ruleset(rules.clone());
-                let covered: Vec<String> = state
+                let covered: Vec<PermissionId> = state
                     .pending
                     .values()
                     .filter(|p| p.request.session_id == session_id && p.waiter.is_some())
@@ -276,7 +236,7 @@ impl Broker {
                     }
                 }
             } else if reply == Reply::Reject {
-                let others: Vec<String> = state
+                let others: Vec<PermissionId> = state
                     .pending
                     .values()
                     .filter(|p| p.request.session_id == session_id && p.waiter.is_some())
@@ -314,11 +274,13 @@ impl Broker {
                 let _ = waiter.send(answer);
             }
             let bus = pending.bus.as_ref().unwrap_or(fallback_bus);
-            events::permission_replied(
+            self.journal.publish(
                 bus,
-                &pending.request.session_id,
-                &pending.request.id,
-                reply.as_str(),
+                Event::PermissionReplied(PermissionReplied {
+                    session_id: pending.request.session_id.clone(),
+                    request_id: pending.request.id.clone(),
+                    reply,
+                }),
             );
         }
         Ok(Replied { request, delivered })
@@ -326,13 +288,13 @@ impl Broker {
 
     /// Withdraws every pending request of `session_id` (the session was aborted or deleted). The
     /// waiting calls see a rejection; their futures are normally being dropped anyway.
-    pub fn clear_session(&self, session_id: &str) {
+    pub fn clear_session(&self, session_id: &SessionId) {
         let withdrawn: Vec<Pending> = {
             let mut state = self.lock();
-            let ids: Vec<String> = state
+            let ids: Vec<PermissionId> = state
                 .pending
                 .values()
-                .filter(|p| p.request.session_id == session_id)
+                .filter(|p| p.request.session_id == *session_id)
                 .map(|p| p.request.id.clone())
                 .collect();
             ids.iter().filter_map(|id| state.pending.remove(id)).collect()
@@ -343,32 +305,33 @@ impl Broker {
     }
 
     /// Forgets what a deleted session approved.
-    pub fn forget_session(&self, session_id: &str) {
+    pub fn forget_session(&self, session_id: &SessionId) {
         self.clear_session(session_id);
         self.lock().approved.remove(session_id);
     }
 
-    fn forget(&self, id: &str) {
+    fn forget(&self, id: &PermissionId) {
         if let Err(e) = self
-            .store
+            .journal
+            .store()
             .apply(&[Write::DeletePermission { id: id.to_string() }])
         {
-            tracing::error!(id, "could not delete an answered permission request: {e}");
+            tracing::error!(%id, "could not delete an answered permission request: {e}");
         }
     }
 }
 
-fn remember(answered: &mut VecDeque<String>, id: &str) {
+fn remember(answered: &mut VecDeque<PermissionId>, id: &PermissionId) {
     if answered.len() == ANSWERED_MEMORY {
         answered.pop_front();
     }
-    answered.push_back(id.to_string());
+    answered.push_back(id.clone());
 }
 
 /// Removes a request whose asker went away (the call was dropped) without an answer.
 struct Withdraw<'a> {
     broker: &'a Broker,
-    id: &'a str,
+    id: &'a PermissionId,
 }
 
 impl Drop for Withdraw<'_> {
@@ -384,6 +347,11 @@ impl Drop for Withdraw<'_> {
 mod tests {
     use super::*;
     use crate::bus::BusOptions;
+    use crate::store::Store;
+
+    fn session(id: &str) -> SessionId {
+        SessionId::parse(id).expect("a session id")
+    }
 
     fn ask(permission: &str, pattern: &str) -> PermissionAsk {
         PermissionAsk {
@@ -406,7 +374,14 @@ mod tests {
         let waiting = broker.clone();
         let asking = tokio::spawn(async move {
             broker
-                .ask(&bus, &rules, session, None, ask("read", ".env"), true)
+                .ask(
+                    &bus,
+                    &rules,
+                    &self::session(session),
+                    None,
+                    ask("read", ".env"),
+                    true,
+                )
                 .await
         });
         while waiting.list().is_empty() {
@@ -432,7 +407,7 @@ mod tests {
                 .expect("a session row");
         }
         (
-            Broker::restore(store.clone()),
+            Broker::restore(Journal::new(store.clone())),
             Bus::new(BusOptions::default()),
             store,
         )
@@ -444,14 +419,14 @@ mod tests {
         let rules = Ruleset::defaults();
         assert_eq!(
             broker
-                .ask(&bus, &rules, "ses_1", None, ask("read", "a.rs"), true)
+                .ask(&bus, &rules, &session("ses_1"), None, ask("read", "a.rs"), true)
                 .await,
             Ok(())
         );
         let mut deny = Ruleset::defaults();
         deny.extend([Rule::new("bash", "*", Action::Deny)]);
         let refused = broker
-            .ask(&bus, &deny, "ses_1", None, ask("bash", "ls"), true)
+            .ask(&bus, &deny, &session("ses_1"), None, ask("bash", "ls"), true)
             .await;
         assert!(matches!(refused, Err(PermissionRefusal::Denied(_))));
         assert!(broker.list().is_empty());
@@ -468,18 +443,23 @@ mod tests {
         assert_eq!(asking.await.expect("joins"), Ok(()));
         assert_eq!(
             broker.reply(&bus, &id, Reply::Once, None).expect_err("an error"),
-            ReplyError::AlreadyAnswered(id.clone())
+            ReplyError::AlreadyAnswered(id.to_string())
         );
         assert_eq!(
             broker
-                .reply(&bus, "per_unknown", Reply::Once, None)
+                .reply(
+                    &bus,
+                    &PermissionId::parse("per_unknown").expect("an id"),
+                    Reply::Once,
+                    None
+                )
                 .expect_err("an error"),
             ReplyError::NotFound("per_unknown".into())
         );
         // "always" with pattern `*` now allows any read in that session without asking.
         assert_eq!(
             broker
-                .ask(&bus, &rules, "ses_1", None, ask("read", "x/.env"), true)
+                .ask(&bus, &rules, &session("ses_1"), None, ask("read", "x/.env"), true)
                 .await,
             Ok(())
         );
@@ -514,7 +494,7 @@ mod tests {
         let rules = Ruleset::defaults();
         let asking = ask_env(&broker, &bus, &rules, "ses_1").await;
         // A restart: a new broker over the same store, while the old process "died".
-        let restored = Broker::restore(store.clone());
+        let restored = Broker::restore(Journal::new(store.clone()));
         assert_eq!(restored.list(), broker.list());
         let id = restored.list()[0].id.clone();
         let replied = restored

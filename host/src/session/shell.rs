@@ -1,140 +1,140 @@
-//! `POST /session/{id}/shell`: a command the user runs themselves, through the `bash` tool
-//! component, recorded in the session as a user message and an assistant message holding the
-//! tool part, so the model sees it on the next turn.
+//! `POST /session/{id}/shell`: a command the user runs themselves, recorded in the session as a
+//! user message and an assistant message holding a `bash` tool part (as the reference records
+//! it), so the model sees it on the next turn. The command is the user's own: it runs directly,
+//! not through a plugin.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 
-use super::model::{
-    AssistantMessage, MessageInfo, MessageWithParts, Part, PartBody, RunningTime, SpanTime, ToolState,
-    UserMessage, now_ms,
-};
-use super::{SessionError, Sessions, ShellInput, events, message_record, part_record, run};
-use crate::bus::Identifier;
+use super::error::SessionError;
+use super::input::ShellInput;
+use super::journal::Changes;
+use super::turn::Engine;
+use super::{objects, prompt};
 use crate::instance::Instance;
-use crate::runtime::{BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal, ToolCall};
-use crate::store::Write;
+use crate::protocol::id::{MessageId, PartId, SessionId};
+use crate::protocol::session::{
+    AssistantMessage, MessageInfo, MessagePath, MessageWithParts, Part, PartBody, RunningTime, SpanTime,
+    ToolState, UserMessage, now_ms,
+};
+use crate::runtime::run_user_command;
 
-/// The user typed the command: nothing to ask.
-struct UserInitiated;
+/// A user's command is stopped after this long.
+const TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Output past this many bytes is cut.
+const OUTPUT_LIMIT: u32 = 50 * 1024;
+/// The tool the part is recorded as.
+const TOOL: &str = "bash";
 
-impl CallHandler for UserInitiated {
-    fn ask_permission(
-        &self,
-        _call: &CallInfo,
-        _ask: PermissionAsk,
-    ) -> BoxFuture<Result<(), PermissionRefusal>> {
-        Box::pin(async { Ok(()) })
+pub async fn run(
+    engine: &Engine,
+    instance: &Arc<Instance>,
+    id: &SessionId,
+    input: ShellInput,
+) -> Result<MessageWithParts, SessionError> {
+    if input.command.trim().is_empty() {
+        return Err(SessionError::BadRequest("command must not be empty".into()));
     }
-}
-
-impl Sessions {
-    pub async fn shell(
-        self: &Arc<Self>,
-        instance: &Arc<Instance>,
-        id: &str,
-        input: ShellInput,
-    ) -> Result<MessageWithParts, SessionError> {
-        if input.command.trim().is_empty() {
-            return Err(SessionError::BadRequest("command must not be empty".into()));
-        }
-        let session = self.get(id)?;
-        if self.statuses().contains_key(id) {
-            return Err(SessionError::Busy(id.into()));
-        }
-        let agents = instance.agents().map_err(SessionError::BadRequest)?;
-        let agent = run::choose_agent(&agents, input.agent.as_deref(), &session)?;
-        let model = run::choose_model(instance, input.model.as_ref(), &agent, &session)?;
-        let user = UserMessage::new(Identifier::ascending("msg"), id, &agent.name, &model);
-        let now = user.time.created;
-        let user = MessageInfo::User(user);
-        let user_part = Part {
-            id: Identifier::ascending("prt"),
-            session_id: id.into(),
-            message_id: user.id().into(),
-            body: PartBody::Text {
-                text: "The following tool was executed by the user".into(),
-                synthetic: Some(true),
-                time: None,
-            },
-        };
-        let mut info =
-            AssistantMessage::begin(id, user.id(), &model, &agent.name, super::message_path(instance));
-        let input_json = json!({"command": input.command, "description": "Run a command for the user"});
-        let mut tool = Part {
-            id: Identifier::ascending("prt"),
-            session_id: id.into(),
-            message_id: info.id.clone(),
-            body: PartBody::Tool {
-                call_id: Identifier::ascending("call"),
-                tool: "bash".into(),
-                state: ToolState::Running {
-                    input: input_json.clone(),
-                    title: None,
-                    metadata: None,
-                    time: RunningTime { start: now },
-                },
-            },
-        };
-        let assistant = MessageInfo::Assistant(info.clone());
-        self.store.apply(&[
-            Write::Message(message_record(&user)),
-            Write::Part(part_record(&user_part)),
-            Write::Message(message_record(&assistant)),
-            Write::Part(part_record(&tool)),
-        ])?;
-        events::message_updated(&instance.bus, &user);
-        events::part_updated(&instance.bus, &user_part);
-        events::message_updated(&instance.bus, &assistant);
-        events::part_updated(&instance.bus, &tool);
-
-        let call = ToolCall {
-            tool: "bash".into(),
-            args_json: input_json.to_string(),
-            session_id: id.into(),
-            message_id: info.id.clone(),
-            call_id: String::new(),
-            agent: agent.name.clone(),
-            project_root: instance.directory.clone(),
-        };
-        let result = instance
-            .tools
-            .call(&self.runtime, call, Arc::new(UserInitiated))
-            .await;
-        let time = SpanTime {
-            start: now,
-            end: now_ms(),
-        };
-        let state = match result {
-            Ok(output) => ToolState::Completed {
-                input: input_json,
-                output: output.output,
-                metadata: output.metadata,
-                title: output.title,
-                time,
-            },
-            Err(e) => ToolState::Error {
-                input: input_json,
-                error: e.to_string(),
+    let session = objects::get(engine.journal(), id)?;
+    if engine.turns().is_running(id) {
+        return Err(SessionError::Busy(id.to_string()));
+    }
+    let agent = prompt::choose_agent(instance, input.agent.as_deref(), &session)?;
+    let model = prompt::choose_model(instance, input.model.as_ref(), &agent, &session)?;
+    let user = MessageInfo::User(UserMessage::new(MessageId::new(), id, &agent.name, &model));
+    let now = user.created();
+    let user_part = Part {
+        id: PartId::new(),
+        session_id: id.clone(),
+        message_id: user.id().clone(),
+        body: PartBody::Text {
+            text: "The following tool was executed by the user".into(),
+            synthetic: Some(true),
+            time: None,
+        },
+    };
+    let path = MessagePath {
+        cwd: instance.directory.display().to_string(),
+        root: instance.worktree.display().to_string(),
+    };
+    let mut info = AssistantMessage::begin(id, user.id(), &model, &agent.name, path);
+    let input_json = json!({"command": input.command, "description": "Run a command for the user"});
+    let mut tool = Part {
+        id: PartId::new(),
+        session_id: id.clone(),
+        message_id: info.id.clone(),
+        body: PartBody::Tool {
+            call_id: format!("call_{}", PartId::new().trim_start_matches("prt_")),
+            tool: TOOL.into(),
+            state: ToolState::Running {
+                input: input_json.clone(),
+                title: None,
                 metadata: None,
-                time,
+                time: RunningTime { start: now },
             },
-        };
-        if let PartBody::Tool { state: shown, .. } = &mut tool.body {
-            *shown = state;
+        },
+    };
+    let mut changes = Changes::new();
+    changes
+        .message(&user)
+        .part(&user_part)
+        .message(&info.clone().into())
+        .part(&tool);
+    engine.journal().commit(&instance.bus, changes)?;
+
+    let result = run_user_command(instance.directory.clone(), &input.command, TIMEOUT, OUTPUT_LIMIT).await;
+    let time = SpanTime {
+        start: now,
+        end: now_ms(),
+    };
+    let state = match result {
+        Ok(run) => {
+            let mut output = run.output;
+            if run.truncated {
+                output.push_str("\n\n...output truncated...");
+            }
+            if run.timed_out {
+                output.push_str(&format!(
+                    "\n\nThe command was stopped after {} s.",
+                    TIMEOUT.as_secs()
+                ));
+            }
+            ToolState::Completed {
+                input: input_json,
+                metadata: json!({
+                    "output": output,
+                    "exit": run.exit_code,
+                    "truncated": run.truncated,
+                    "description": "Run a command for the user",
+                }),
+                output: if output.is_empty() {
+                    "(no output)".into()
+                } else {
+                    output
+                },
+                title: input.command,
+                time,
+            }
         }
-        info.time.completed = Some(now_ms());
-        let assistant = MessageInfo::Assistant(info);
-        self.store.apply(&[
-            Write::Part(part_record(&tool)),
-            Write::Message(message_record(&assistant)),
-        ])?;
-        events::part_updated(&instance.bus, &tool);
-        events::message_updated(&instance.bus, &assistant);
-        Ok(MessageWithParts {
-            info: assistant,
-            parts: vec![tool],
-        })
+        Err(error) => ToolState::Error {
+            input: input_json,
+            error: format!("Cannot run the command: {error}"),
+            metadata: None,
+            time,
+        },
+    };
+    if let PartBody::Tool { state: shown, .. } = &mut tool.body {
+        *shown = state;
     }
+    info.time.completed = Some(now_ms());
+    let assistant = MessageInfo::Assistant(info);
+    let mut changes = Changes::new();
+    changes.part(&tool).message(&assistant);
+    engine.journal().commit(&instance.bus, changes)?;
+    Ok(MessageWithParts {
+        info: assistant,
+        parts: vec![tool],
+    })
 }

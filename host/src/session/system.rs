@@ -4,13 +4,11 @@
 
 use std::io::Read as _;
 
-use super::agent::Agent;
 use super::text::iso8601;
+use crate::agent::{Agent, BUILD_PROMPT, PLAN_REMINDER};
 use crate::instance::Instance;
 use crate::provider::ResolvedModel;
 
-const BUILD_PROMPT: &str = include_str!("prompts/build.txt");
-const PLAN_REMINDER: &str = include_str!("prompts/plan.txt");
 /// Instruction files larger than this are cut (they are meant to be short).
 const MAX_INSTRUCTIONS: u64 = 64 * 1024;
 /// Files read as project instructions when present, first found wins (OpenCode's order).
@@ -33,7 +31,7 @@ pub fn prompt(instance: &Instance, agent: &Agent, model: &ResolvedModel) -> Vec<
 
 fn environment(instance: &Instance, model: &ResolvedModel) -> String {
     let directory = instance.directory.display();
-    let git = crate::project::vcs::toplevel(&instance.directory).is_some();
+    let git = instance.in_git();
     format!(
         "You are powered by the model {model} ({provider}).\n\
          <env>\n  Working directory: {directory}\n  Is directory a git repo: {git}\n  Platform: {platform}\n  \
@@ -42,7 +40,7 @@ fn environment(instance: &Instance, model: &ResolvedModel) -> String {
         provider = model.provider_id,
         git = if git { "yes" } else { "no" },
         platform = std::env::consts::OS,
-        date = &iso8601(super::model::now_ms())[..10],
+        date = &iso8601(crate::protocol::now_ms())[..10],
     )
 }
 

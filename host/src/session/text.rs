@@ -14,7 +14,7 @@ const NOUNS: &[&str] = &[
 
 /// Two random words joined by a dash.
 pub fn slug() -> String {
-    let id = crate::bus::Identifier::ascending("x");
+    let id = crate::protocol::Identifier::ascending("x");
     // The identifier's random tail is a convenient source of per-call randomness.
     let seed = id
         .bytes()

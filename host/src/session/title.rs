@@ -1,29 +1,33 @@
 //! Session titles: after the first prompt, the small model names the session, in parallel with
-//! the first turn (as OpenCode does). A failure leaves the default title; it never affects the
-//! turn.
+//! the first turn (as OpenCode does), through the same model client (and retries) as the loop.
+//! A failure leaves the default title; it never affects the turn.
 
 use std::sync::Arc;
 
-use super::agent::TITLE_PROMPT;
-use super::model::{MessageWithParts, PartBody};
-use super::{Sessions, events, record, text};
+use super::journal::Changes;
+use super::turn::Engine;
+use super::{objects, text};
+use crate::agent::TITLE_PROMPT;
 use crate::instance::Instance;
-use crate::runtime::{ChatMessage, CompletionRequest, ContentPart, Role, StreamEvent};
+use crate::llm::{ModelEvent, Prompt};
+use crate::protocol::id::SessionId;
+use crate::protocol::session::{MessageWithParts, PartBody};
+use crate::runtime::{ChatMessage, ContentPart, Role, StreamEvent};
 
 /// Titles longer than this are cut.
 const MAX_TITLE: usize = 100;
 
 /// Starts naming `session_id` from its first user message.
 pub fn generate(
-    sessions: Arc<Sessions>,
+    engine: Arc<Engine>,
     instance: Arc<Instance>,
-    session_id: String,
+    session_id: SessionId,
     first: MessageWithParts,
 ) {
     tokio::spawn(async move {
-        match title(&sessions, &instance, &first).await {
+        match title(&engine, &instance, &first).await {
             Ok(Some(title)) => {
-                if let Err(e) = apply(&sessions, &instance, &session_id, title) {
+                if let Err(e) = apply(&engine, &instance, &session_id, title) {
                     tracing::warn!(session = %session_id, "could not store the generated title: {e}");
                 }
             }
@@ -34,7 +38,7 @@ pub fn generate(
 }
 
 async fn title(
-    sessions: &Sessions,
+    engine: &Engine,
     instance: &Instance,
     first: &MessageWithParts,
 ) -> Result<Option<String>, String> {
@@ -57,10 +61,7 @@ async fn title(
         .providers
         .resolve_ref(&small)
         .map_err(|e| e.to_string())?;
-    let plugin = sessions.providers.get(sessions, &model.component).await?;
-    let request = CompletionRequest {
-        config: super::run::provider_config(&model),
-        model: super::run::api_model_id(&model),
+    let prompt = Prompt {
         system: vec![TITLE_PROMPT.to_string()],
         messages: vec![ChatMessage {
             role: Role::User,
@@ -69,18 +70,14 @@ async fn title(
         tools: Vec::new(),
         max_tokens: Some(64),
         temperature: Some(0.5),
-        options: serde_json::Value::Null,
     };
-    let mut stream = sessions
-        .runtime
-        .provider_stream(&plugin, request)
-        .await
-        .map_err(|e| e.to_string())?;
+    let settings = instance.config.wasmcode.session.unwrap_or_default();
+    let mut stream = engine.models().stream(&model, prompt, &settings);
     let mut answer = String::new();
     while let Some(event) = stream.next().await {
         match event.map_err(|e| e.to_string())? {
-            StreamEvent::TextDelta(delta) => answer.push_str(&delta),
-            StreamEvent::Finish(_) => break,
+            ModelEvent::Stream(StreamEvent::TextDelta(delta)) => answer.push_str(&delta),
+            ModelEvent::Stream(StreamEvent::Finish(_)) => break,
             _ => {}
         }
     }
@@ -98,18 +95,18 @@ fn clean(answer: &str) -> Option<String> {
 }
 
 /// Stores the title unless someone set one meanwhile.
-fn apply(sessions: &Sessions, instance: &Instance, session_id: &str, title: String) -> Result<(), String> {
-    let mut session = sessions.get(session_id).map_err(|e| e.to_string())?;
+fn apply(engine: &Engine, instance: &Instance, session_id: &SessionId, title: String) -> Result<(), String> {
+    let mut session = objects::get(engine.journal(), session_id).map_err(|e| e.to_string())?;
     if !text::is_default_title(&session.title) {
         return Ok(());
     }
     session.title = title;
-    sessions
-        .store
-        .put_session(&record(&session))
-        .map_err(|e| e.to_string())?;
-    events::session_updated(&instance.bus, &session);
-    Ok(())
+    let mut changes = Changes::new();
+    changes.session_updated(&session);
+    engine
+        .journal()
+        .commit(&instance.bus, changes)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

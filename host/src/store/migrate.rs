@@ -17,7 +17,7 @@ pub(super) struct Migration {
 }
 
 /// Every migration this build knows, oldest first. Append only.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration { sql: schema::V1 }];
+pub(super) const MIGRATIONS: &[Migration] = &[Migration { sql: schema::V1 }, Migration { sql: schema::V2 }];
 
 pub(super) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))

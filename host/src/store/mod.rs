@@ -249,7 +249,8 @@ impl Store {
     }
 
     /// The messages of a session with their parts, ascending by id; with a limit, the last
-    /// `limit` messages (still ascending).
+    /// `limit` messages (still ascending). Two statements whatever the count: the messages, then
+    /// every part of them in one join, in message order.
     pub fn messages(
         &self,
         session_id: &str,
@@ -258,7 +259,7 @@ impl Store {
         let mut conn = self.conn();
         // One snapshot for messages and parts, should another process write in between.
         let tx = conn.transaction()?;
-        let messages = match limit {
+        let messages: Vec<MessageRecord> = match limit {
             None => {
                 let mut stmt = tx.prepare_cached(concat!(
                     "SELECT ",
@@ -278,10 +279,16 @@ impl Store {
                 last
             }
         };
-        messages
-            .into_iter()
-            .map(|message| self.with_parts(&tx, message))
-            .collect()
+        let Some(first) = messages.first() else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = tx.prepare_cached(concat!(
+            "SELECT ",
+            part_columns!(),
+            " FROM part WHERE session_id = ?1 AND message_id >= ?2 ORDER BY message_id, id"
+        ))?;
+        let parts: Vec<PartRecord> = read::all(stmt.query([session_id, first.id.as_str()])?, self.skipped())?;
+        Ok(group_parts(messages, parts))
     }
 
     pub fn message(
@@ -378,6 +385,23 @@ impl Store {
     fn skipped(&self) -> &AtomicU64 {
         &self.inner.skipped_rows
     }
+}
+
+/// Hands each part to its message; both lists are ascending by message id.
+fn group_parts(messages: Vec<MessageRecord>, parts: Vec<PartRecord>) -> Vec<MessageWithParts> {
+    let mut parts = parts.into_iter().peekable();
+    messages
+        .into_iter()
+        .map(|message| {
+            // Parts of messages that could not be read come first in the order: skipped.
+            while parts.next_if(|p| p.message_id < message.id).is_some() {}
+            let mut own = Vec::new();
+            while let Some(part) = parts.next_if(|p| p.message_id == message.id) {
+                own.push(part);
+            }
+            MessageWithParts { message, parts: own }
+        })
+        .collect()
 }
 
 /// Creates the database file and its directory, readable by this user only (it holds whole

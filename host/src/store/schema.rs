@@ -54,3 +54,9 @@ CREATE TABLE permission (
 );
 CREATE INDEX permission_session ON permission (session_id);
 ";
+
+/// Version 2: a session's parts in one index range, so its whole conversation is read with one
+/// statement.
+pub(super) const V2: &str = "
+CREATE INDEX part_session ON part (session_id, message_id, id);
+";

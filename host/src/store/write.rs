@@ -14,10 +14,21 @@ pub enum Write {
     Session(SessionRecord),
     Message(MessageRecord),
     Part(PartRecord),
-    DeletePart { id: String },
-    Todos { session_id: String, data: String },
+    /// A message and (by the foreign key's cascade) its parts.
+    DeleteMessage {
+        id: String,
+    },
+    DeletePart {
+        id: String,
+    },
+    Todos {
+        session_id: String,
+        data: String,
+    },
     Permission(PermissionRecord),
-    DeletePermission { id: String },
+    DeletePermission {
+        id: String,
+    },
 }
 
 pub(super) fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
@@ -25,6 +36,7 @@ pub(super) fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> 
         Write::Session(session) => put_session(conn, session),
         Write::Message(message) => put_message(conn, message),
         Write::Part(part) => put_part(conn, part),
+        Write::DeleteMessage { id } => delete(conn, "DELETE FROM message WHERE id = ?1", id),
         Write::DeletePart { id } => delete(conn, "DELETE FROM part WHERE id = ?1", id),
         Write::Todos { session_id, data } => put_todos(conn, session_id, data),
         Write::Permission(permission) => put_permission(conn, permission),

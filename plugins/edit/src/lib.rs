@@ -75,7 +75,8 @@ impl Tool for EditTool {
                     },
                     "truncated": false,
                 }),
-            ),
+            )
+            .changed(shown),
         )
     }
 }

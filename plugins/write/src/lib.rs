@@ -53,7 +53,8 @@ impl Tool for WriteTool {
 
         Ok(
             Output::new(edit::project_path(&relative), "Wrote file successfully.")
-                .metadata(metadata(&shown, exists)),
+                .metadata(metadata(&shown, exists))
+                .changed(shown),
         )
     }
 }

@@ -351,6 +351,27 @@ pub struct SseMessage {
 pub struct SseStream {
     response: reqwest::Response,
     buffer: String,
+    /// The schema every message of this stream must satisfy.
+    schema: &'static jsonschema::Validator,
+}
+
+/// The validator of one stream's messages: the server's OpenAPI document (generated in process,
+/// as `/doc` serves it) with `#/components/schemas/{component}` as its root.
+fn stream_schema(component: &str) -> jsonschema::Validator {
+    let mut root = serde_json::to_value(wasmcode::server::openapi()).expect("the document serializes");
+    root["$ref"] = serde_json::Value::String(format!("#/components/schemas/{component}"));
+    jsonschema::validator_for(&root).expect("the event schemas compile")
+}
+
+/// The schema of `/event` messages (`Event`) or of `/global/event` ones (`GlobalEvent`).
+fn event_schema(global: bool) -> &'static jsonschema::Validator {
+    static EVENT: OnceLock<jsonschema::Validator> = OnceLock::new();
+    static GLOBAL: OnceLock<jsonschema::Validator> = OnceLock::new();
+    if global {
+        GLOBAL.get_or_init(|| stream_schema("GlobalEvent"))
+    } else {
+        EVENT.get_or_init(|| stream_schema("Event"))
+    }
 }
 
 impl SseStream {
@@ -366,6 +387,7 @@ impl SseStream {
         Self {
             response,
             buffer: String::new(),
+            schema: event_schema(path.starts_with("/global/")),
         }
     }
 
@@ -384,6 +406,17 @@ impl SseStream {
                         message.data = serde_json::from_str(data).expect("JSON data");
                     }
                 }
+                let errors: Vec<String> = self
+                    .schema
+                    .iter_errors(&message.data)
+                    .map(|e| format!("{e} at {}", e.instance_path()))
+                    .collect();
+                assert!(
+                    errors.is_empty(),
+                    "an event the document does not describe: {}\n{}",
+                    message.data,
+                    errors.join("\n")
+                );
                 return message;
             }
             let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), self.response.chunk())

@@ -3,6 +3,7 @@
 mod agent_loop;
 mod clients;
 mod compat;
+mod event_schema;
 mod events;
 mod find_index;
 mod guest_units;

@@ -62,6 +62,10 @@ impl Agent {
     }
 }
 
+/// The system prompt of agents that have none of their own (`build` and most others).
+pub const BUILD_PROMPT: &str = include_str!("prompts/build.txt");
+/// Appended to the `plan` agent's system prompt: plan, do not change files.
+pub const PLAN_REMINDER: &str = include_str!("prompts/plan.txt");
 const EXPLORE_PROMPT: &str = include_str!("prompts/explore.txt");
 /// The title agent's prompt; it starts with "You are a title generator" (tests' fake upstream
 /// recognises title requests by it).

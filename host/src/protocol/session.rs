@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::permission::Rule;
+use super::id::{MessageId, PartId, SessionId};
+use super::permission::Rule;
 
 /// The version sessions are stamped with (`Session.version`).
 pub const SESSION_VERSION: &str = crate::VERSION;
@@ -70,14 +71,14 @@ pub struct SessionModel {
 /// A session (`GET /session/{id}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Session {
-    pub id: String,
+    pub id: SessionId,
     pub slug: String,
     #[serde(rename = "projectID")]
     pub project_id: String,
     pub directory: String,
     pub path: String,
     #[serde(rename = "parentID", default, skip_serializing_if = "Option::is_none")]
-    pub parent_id: Option<String>,
+    pub parent_id: Option<SessionId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<SessionSummary>,
     pub cost: f64,
@@ -117,9 +118,9 @@ pub struct MessageTime {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UserMessage {
-    pub id: String,
+    pub id: MessageId,
     #[serde(rename = "sessionID")]
-    pub session_id: String,
+    pub session_id: SessionId,
     pub time: MessageTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<UserSummary>,
@@ -164,12 +165,12 @@ impl MessageError {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AssistantMessage {
-    pub id: String,
+    pub id: MessageId,
     #[serde(rename = "sessionID")]
-    pub session_id: String,
+    pub session_id: SessionId,
     pub time: MessageTime,
     #[serde(rename = "parentID")]
-    pub parent_id: String,
+    pub parent_id: MessageId,
     #[serde(rename = "modelID")]
     pub model_id: String,
     #[serde(rename = "providerID")]
@@ -187,10 +188,10 @@ pub struct AssistantMessage {
 
 impl UserMessage {
     /// A user message to `agent` on `model`, sent now, with no system prompt or tools of its own.
-    pub fn new(id: String, session_id: &str, agent: &str, model: &ModelRef) -> Self {
+    pub fn new(id: MessageId, session_id: &SessionId, agent: &str, model: &ModelRef) -> Self {
         Self {
             id,
-            session_id: session_id.into(),
+            session_id: session_id.clone(),
             time: MessageTime {
                 created: now_ms(),
                 completed: None,
@@ -207,20 +208,20 @@ impl UserMessage {
 impl AssistantMessage {
     /// A new, unfinished message of `agent` answering the user message `parent_id`.
     pub fn begin(
-        session_id: &str,
-        parent_id: &str,
+        session_id: &SessionId,
+        parent_id: &MessageId,
         model: &ModelRef,
         agent: &str,
         path: MessagePath,
     ) -> Self {
         Self {
-            id: crate::bus::Identifier::ascending("msg"),
-            session_id: session_id.into(),
+            id: MessageId::new(),
+            session_id: session_id.clone(),
             time: MessageTime {
                 created: now_ms(),
                 completed: None,
             },
-            parent_id: parent_id.into(),
+            parent_id: parent_id.clone(),
             model_id: model.model_id.clone(),
             provider_id: model.provider_id.clone(),
             mode: agent.into(),
@@ -242,11 +243,30 @@ pub enum MessageInfo {
     Assistant(AssistantMessage),
 }
 
+impl From<AssistantMessage> for MessageInfo {
+    fn from(message: AssistantMessage) -> Self {
+        Self::Assistant(message)
+    }
+}
+
+impl From<UserMessage> for MessageInfo {
+    fn from(message: UserMessage) -> Self {
+        Self::User(message)
+    }
+}
+
 impl MessageInfo {
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &MessageId {
         match self {
             Self::User(m) => &m.id,
             Self::Assistant(m) => &m.id,
+        }
+    }
+
+    pub fn session_id(&self) -> &SessionId {
+        match self {
+            Self::User(m) => &m.session_id,
+            Self::Assistant(m) => &m.session_id,
         }
     }
 
@@ -378,11 +398,11 @@ pub enum PartBody {
 /// A part of a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Part {
-    pub id: String,
+    pub id: PartId,
     #[serde(rename = "sessionID")]
-    pub session_id: String,
+    pub session_id: SessionId,
     #[serde(rename = "messageID")]
-    pub message_id: String,
+    pub message_id: MessageId,
     #[serde(flatten)]
     pub body: PartBody,
 }
@@ -408,10 +428,7 @@ pub enum SessionStatus {
     },
 }
 
-/// Current time in epoch milliseconds.
-pub fn now_ms() -> u64 {
-    crate::bus::id::now_ms()
-}
+pub use super::id::now_ms;
 
 #[cfg(test)]
 mod tests {
@@ -429,8 +446,7 @@ mod tests {
         assert!(matches!(part.body, PartBody::Tool { .. }));
         assert_eq!(serde_json::to_value(&part).expect("serializes"), json);
 
-        let start =
-            serde_json::json!({"id": "prt_2", "sessionID": "s", "messageID": "m", "type": "step-start"});
+        let start = serde_json::json!({"id": "prt_2", "sessionID": "ses_s", "messageID": "msg_m", "type": "step-start"});
         let part: Part = serde_json::from_value(start.clone()).expect("a step-start part");
         assert_eq!(serde_json::to_value(&part).expect("serializes"), start);
     }

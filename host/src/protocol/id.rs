@@ -16,8 +16,9 @@
 //! The random tail is not cryptographic (SipHash with per-process random keys, splitmix-style); it
 //! only has to make IDs from different processes distinct. Never use these IDs as secrets.
 //!
-//! This module owns ID generation only; it must not parse or validate IDs for routing (that is the
-//! session/API layer's job, with its own error shapes).
+//! Objects are named by newtypes ([`SessionId`], [`MessageId`], [`PartId`], [`PermissionId`],
+//! [`EventId`]) that check their prefix when parsed or deserialized, so a malformed ID is a typed
+//! error at the edge (400), never a lookup of garbage.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -41,7 +42,7 @@ static RANDOM_KEYS: OnceLock<RandomState> = OnceLock::new();
 /// Generator of OpenCode-style identifiers. See the module docs for the format.
 ///
 /// ```
-/// use wasmcode::bus::id::Identifier;
+/// use wasmcode::protocol::id::Identifier;
 /// let event = Identifier::ascending("evt");
 /// assert!(event.starts_with("evt_") && event.len() == 30);
 /// ```
@@ -76,7 +77,7 @@ impl Identifier {
 }
 
 /// Current wall-clock time in epoch milliseconds (0 if the clock is before 1970).
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -126,6 +127,146 @@ fn push_random(out: &mut String) {
         left -= 1;
     }
 }
+
+/// An ID that does not have its type's prefix: `ses_` followed by letters and digits, say.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} ID {id:?}: expected \"{prefix}_\" followed by letters and digits")]
+pub struct InvalidId {
+    pub what: &'static str,
+    pub prefix: &'static str,
+    pub id: String,
+}
+
+/// Whether `id` is `<prefix>_` followed by one or more ASCII letters and digits.
+fn well_formed(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Declares an ID newtype: generated with its prefix, checked when parsed or deserialized,
+/// serialized as the bare string, documented as a string with the prefix's pattern.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal, $order:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix, without its underscore.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh ID.
+            #[allow(clippy::new_without_default, reason = "an ID is made, not defaulted")]
+            pub fn new() -> Self {
+                Self(Identifier::$order($prefix))
+            }
+
+            /// `id`, if it has this type's prefix.
+            pub fn parse(id: &str) -> Result<Self, InvalidId> {
+                if well_formed(id, $prefix) {
+                    Ok(Self(id.to_owned()))
+                } else {
+                    Err(InvalidId { what: $what, prefix: $prefix, id: id.to_owned() })
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(id: &str) -> Result<Self, InvalidId> {
+                Self::parse(id)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let id = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+                Self::parse(&id).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(concat!("^", $prefix)))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+id_type!(
+    /// A session: `ses_`, newest first in sort order.
+    SessionId, "ses", "session", descending
+);
+id_type!(
+    /// A message: `msg_`, in creation order.
+    MessageId, "msg", "message", ascending
+);
+id_type!(
+    /// A part of a message: `prt_`, in creation order.
+    PartId, "prt", "part", ascending
+);
+id_type!(
+    /// A permission request: `per_`, in creation order.
+    PermissionId, "per", "permission request", ascending
+);
+id_type!(
+    /// An event: `evt_`, in publication order.
+    EventId, "evt", "event", ascending
+);
 
 #[cfg(test)]
 mod tests {
@@ -207,6 +348,22 @@ mod tests {
             }
         }
         assert_eq!(all.len(), 40_000);
+    }
+
+    #[test]
+    fn newtypes_check_their_prefix() {
+        let session = SessionId::new();
+        assert_eq!(SessionId::parse(&session), Ok(session.clone()));
+        assert!(session.starts_with("ses_"));
+        let error = SessionId::parse("msg_1").expect_err("wrong prefix");
+        assert_eq!(
+            error.to_string(),
+            r#"invalid session ID "msg_1": expected "ses_" followed by letters and digits"#
+        );
+        assert!(MessageId::parse("msg_").is_err() && MessageId::parse("msg_a-b").is_err());
+        let parsed: Result<PartId, _> = serde_json::from_str(r#""prt_x""#);
+        assert_eq!(parsed.map(String::from).ok().as_deref(), Some("prt_x"));
+        assert!(serde_json::from_str::<PartId>(r#""msg_x""#).is_err());
     }
 
     #[test]

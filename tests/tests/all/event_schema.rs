@@ -1,0 +1,171 @@
+//! The typed protocol against the real binary: a run that makes the server send every event type
+//! it has, each validated (by the harness's `SseStream`, as every stream of the suite is) against
+//! the `Event` and `GlobalEvent` schemas of the server's OpenAPI document, and the union covering
+//! exactly what was sent.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use wasmcode::protocol::Event;
+use wasmcode_tests::fake_llm::{FakeLlm, Reply};
+
+use crate::harness::{Server, SseStream, TestEnv};
+
+fn text(prompt: &str) -> Value {
+    json!({"parts": [{"type": "text", "text": prompt}]})
+}
+
+/// Reads both streams until `stop` holds for an event of the instance stream, collecting every
+/// type seen on either.
+async fn collect(events: &mut SseStream, seen: &mut BTreeSet<String>, stop: impl Fn(&Value) -> bool) {
+    let messages = events.until(stop).await;
+    for data in messages {
+        seen.insert(data["type"].as_str().unwrap_or_default().to_string());
+    }
+}
+
+#[tokio::test]
+async fn every_event_the_server_sends_is_in_the_documented_union() {
+    let llm = FakeLlm::start().await;
+    let env = TestEnv::new();
+    env.write("README.md", "# Sample\n");
+    env.write(".env", "SECRET=1\n");
+    let config = json!({
+        "provider": {"fake": {
+            "npm": "@ai-sdk/openai-compatible", "name": "Fake",
+            "options": {"baseURL": llm.url(), "apiKey": "sk-fake"},
+            "models": {"fake-model": {"name": "Fake Model", "tool_call": true,
+                                      "limit": {"context": 128000, "output": 4096}}}}},
+        "model": "fake/fake-model",
+        "small_model": "fake/fake-model",
+        "wasmcode": {"session": {"retryAttempts": 2, "retryInitialDelayMs": 20, "retryMaxDelayMs": 50}},
+    });
+    env.write("opencode.json", &config.to_string());
+    let server: Server = env.serve_with(|c| {
+        c.env("WASMCODE_HEARTBEAT_MS", "100");
+    });
+    let mut seen = BTreeSet::new();
+    let mut events = SseStream::open(&server, "/event", None).await;
+    let mut global = SseStream::open(&server, "/global/event", None).await;
+    seen.insert(
+        events.next().await.data["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    // A cursor no bus ever gave: the stream starts with a resync.
+    let mut resynced = SseStream::open(&server, "/event", Some(u64::MAX - 1)).await;
+    for _ in 0..2 {
+        seen.insert(
+            resynced.next().await.data["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    // A heartbeat, then a session.
+    seen.insert(
+        events.next().await.data["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let (_, session) = server.post("/session", json!({})).await;
+    let id = session["id"].as_str().expect("a session id").to_string();
+
+    // A turn that writes a file and answers in text.
+    llm.push(Reply::tool_call(
+        "call_1",
+        "write",
+        json!({"filePath": "notes.txt", "content": "hi\n"}),
+    ));
+    llm.push(Reply::text(["Wrote", " it."]));
+    let (status, answer) = server
+        .post(&format!("/session/{id}/message"), text("write notes"))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    collect(&mut events, &mut seen, |e| e["type"] == "session.idle").await;
+
+    // A turn that asks the user (reading `.env`), answered once.
+    llm.push(Reply::tool_call("call_2", "read", json!({"filePath": ".env"})));
+    llm.push(Reply::text(["Read."]));
+    let (status, _) = server
+        .post(&format!("/session/{id}/prompt_async"), text("read .env"))
+        .await;
+    assert_eq!(status, 204);
+    let asked = events.until(|e| e["type"] == "permission.asked").await;
+    let request = asked.last().expect("an ask")["properties"]["id"]
+        .as_str()
+        .expect("a request id")
+        .to_string();
+    seen.extend(
+        asked
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_string()),
+    );
+    let (status, _) = server
+        .post(&format!("/permission/{request}/reply"), json!({"reply": "once"}))
+        .await;
+    assert_eq!(status, 200);
+    collect(&mut events, &mut seen, |e| e["type"] == "session.idle").await;
+
+    // A slash command whose model call fails for good: `command.executed`, then `session.error`.
+    let (status, _) = server
+        .post(
+            &format!("/session/{id}/command"),
+            json!({"command": "init", "arguments": ""}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    collect(&mut events, &mut seen, |e| e["type"] == "session.idle").await;
+
+    // Removing a part, then a message.
+    let (_, messages) = server.get(&format!("/session/{id}/message")).await;
+    let first = &messages[0];
+    let (message, part) = (
+        first["info"]["id"].as_str().expect("a message id"),
+        first["parts"][0]["id"].as_str().expect("a part id"),
+    );
+    let (status, body) = server
+        .delete(&format!("/session/{id}/message/{message}/part/{part}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.delete(&format!("/session/{id}/message/{message}")).await;
+    assert_eq!(status, 200, "{body}");
+    collect(&mut events, &mut seen, |e| e["type"] == "message.removed").await;
+
+    // The TUI's events.
+    server.post("/tui/append-prompt", json!({"text": "one"})).await;
+    server
+        .post("/tui/execute-command", json!({"command": "session.list"}))
+        .await;
+    server
+        .post("/tui/show-toast", json!({"message": "hi", "variant": "info"}))
+        .await;
+    let (status, body) = server.post("/tui/select-session", json!({"sessionID": id})).await;
+    assert_eq!(status, 200, "{body}");
+    collect(&mut events, &mut seen, |e| e["type"] == "tui.session.select").await;
+
+    // The session goes, then the instance, then every instance.
+    let (status, _) = server.delete(&format!("/session/{id}")).await;
+    assert_eq!(status, 200);
+    collect(&mut events, &mut seen, |e| e["type"] == "session.deleted").await;
+    let (status, _) = server.post("/instance/dispose", json!({})).await;
+    assert_eq!(status, 200);
+    collect(&mut events, &mut seen, |e| {
+        e["type"] == "server.instance.disposed"
+    })
+    .await;
+    let (status, _) = server.post("/global/dispose", json!({})).await;
+    assert_eq!(status, 200);
+    let global_seen = global.until(|e| e["payload"]["type"] == "global.disposed").await;
+    seen.extend(
+        global_seen
+            .iter()
+            .map(|e| e["payload"]["type"].as_str().unwrap_or_default().to_string()),
+    );
+
+    let documented: BTreeSet<String> = Event::NAMES.iter().map(|n| n.to_string()).collect();
+    assert_eq!(seen, documented, "sent and documented event types differ");
+    assert!(documented.len() >= 25, "{documented:?}");
+}
