@@ -51,20 +51,9 @@ pub struct ChatTurn {
     pub submitted: Submitted,
 }
 
-impl Sessions {
-    /// Starts a chat turn: the conversation's last user message is answered by the loop, in a
-    /// new session (seeded with the conversation before it) or the one named.
-    pub fn chat(
-        self: &Arc<Self>,
-        instance: &Arc<Instance>,
-        input: ChatInput,
-        global_config: &std::path::Path,
-    ) -> Result<ChatTurn, SessionError> {
-        start(self, &self.journal, instance, input, global_config)
-    }
-}
-
-fn start(
+/// Starts a chat turn: the conversation's last user message is answered by the loop, in a new
+/// session (seeded with the conversation before it) or the one named.
+pub(super) fn start(
     sessions: &Arc<Sessions>,
     journal: &Journal,
     instance: &Arc<Instance>,

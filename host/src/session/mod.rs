@@ -297,6 +297,17 @@ impl Sessions {
         Ok(submitted)
     }
 
+    /// Starts a `/v1` chat turn: the conversation's last user message is answered in a new
+    /// session seeded with the rest, or in the session the request names.
+    pub fn chat(
+        self: &Arc<Self>,
+        instance: &Arc<Instance>,
+        input: chat::ChatInput,
+        global_config: &std::path::Path,
+    ) -> Result<chat::ChatTurn, SessionError> {
+        chat::start(self, &self.journal, instance, input, global_config)
+    }
+
     /// Runs a command the user typed (`/shell`), recorded in the session.
     pub async fn shell(
         &self,

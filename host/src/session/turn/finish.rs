@@ -115,7 +115,7 @@ impl Step<'_> {
 
     /// Adds a step's tokens and cost to the session.
     fn add_usage(&self, changes: &mut Changes, tokens: Tokens, cost: f64) -> Result<(), SessionError> {
-        let mut session = objects::get(&self.engine.journal, &self.session.id)?;
+        let mut session = objects::get(self.engine.journal(), &self.session.id)?;
         let mut tokens = tokens;
         tokens.total = None;
         session.tokens.add(&tokens);

@@ -57,12 +57,25 @@ impl Engine {
         &self.journal
     }
 
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
     pub fn models(&self) -> &ModelClient {
         &self.models
     }
 
     pub fn turns(&self) -> &Turns {
         &self.turns
+    }
+
+    /// The registry, for a tool call that outlives the borrow of the engine.
+    pub fn turns_handle(&self) -> Arc<Turns> {
+        self.turns.clone()
     }
 
     /// Runs the session's loop on its own task, round after round while prompts keep arriving,

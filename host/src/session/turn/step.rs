@@ -144,7 +144,7 @@ impl Step<'_> {
 
     /// Streams the model's answer into `assembly`. A retry is shown as the session's status.
     async fn stream(&self, assembly: &mut Assembly, prompt: Prompt) -> Result<StreamEnd, SessionError> {
-        let mut stream = self.engine.models.stream(self.model, prompt, self.settings);
+        let mut stream = self.engine.models().stream(self.model, prompt, self.settings);
         let mut started = false;
         let mut finish = None;
         loop {
@@ -217,7 +217,7 @@ impl Step<'_> {
         if changes.is_empty() {
             return Ok(());
         }
-        Ok(self.engine.journal.commit(&self.instance.bus, changes)?)
+        Ok(self.engine.journal().commit(&self.instance.bus, changes)?)
     }
 
     /// Commits the step's failure and announces it with `session.error`.

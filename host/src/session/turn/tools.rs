@@ -86,9 +86,9 @@ impl Step<'_> {
         );
         self.commit(std::mem::take(changes))?;
         let handler = Arc::new(SessionCalls {
-            journal: self.engine.journal.clone(),
-            broker: self.engine.broker.clone(),
-            turns: self.engine.turns.clone(),
+            journal: self.engine.journal().clone(),
+            broker: self.engine.broker().clone(),
+            turns: self.engine.turns_handle(),
             bus: self.instance.bus.clone(),
             rules: session_rules(self.agent, &self.session),
             session_id: self.session.id.clone(),
@@ -106,7 +106,7 @@ impl Step<'_> {
         let result = tokio::select! {
             biased;
             _ = self.cancel.cancelled() => return Ok(ToolEnd::Aborted),
-            result = self.instance.tools.call(&self.engine.runtime, call, handler.clone()) => result,
+            result = self.instance.tools.call(self.engine.runtime(), call, handler.clone()) => result,
         };
         // Progress updates may have changed the part (title, metadata) while it ran.
         assembly.parts[index] = handler
