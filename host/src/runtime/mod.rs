@@ -2,33 +2,50 @@
 //! compile cache) that loads tool and provider components and runs each tool call, or each
 //! completion stream, in a fresh, limited, capability-checked instance. It knows nothing of the
 //! HTTP API or sessions.
+//!
+//! Module map:
+//!
+//! - [`Runtime`] (here): the engine, the world linkers, loading and calling plugins.
+//! - `store.rs`: the one store type every call runs in, and how it is built.
+//! - `capability.rs` and `capability/`: one module per host capability (filesystem, http,
+//!   process, host API), each linking its interfaces, checking its grant and keeping its own
+//!   per-store state; `wasi.rs`: the WASI floor every plugin gets.
+//! - `meter.rs`: the guest-time meter behind deadlines; `limits.rs`: the per-call limits and the
+//!   memory limiter; `epoch.rs`: the ticker that drives deadlines.
+//! - `call.rs`: one tool call; `plugin.rs`: loading tool plugins; `provider.rs` and `provider/`:
+//!   provider plugins and completion streams.
+//! - `fault.rs` and `error.rs`: what went wrong.
+//! - `grants.rs`: what the operator grants; `cache.rs`: the compile cache; `bindings.rs`: the
+//!   generated WIT bindings.
 
 mod bindings;
 mod cache;
 mod call;
+mod capability;
+mod epoch;
 mod error;
+mod fault;
 mod grants;
-mod guest_time;
-mod host_api;
 mod limits;
+mod meter;
 mod plugin;
-mod process;
 mod provider;
+mod store;
+mod wasi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::{CacheOutcome, ContentHash, sha256};
 pub use call::{ToolCall, ToolOutput};
+pub use capability::host_api::{
+    BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal, RefuseAll,
+};
 pub use error::{CallError, LoadError, ProviderCallError, ToolFailure};
 pub use grants::{FsAccess, Grants};
-pub use host_api::{BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal};
 pub use limits::Limits;
 pub use plugin::{TOOL_EXPORT, ToolPlugin, ToolSpec, interface_names};
 pub use provider::{
@@ -36,10 +53,8 @@ pub use provider::{
     ProviderConfig, ProviderPlugin, Role, StreamEvent, ToolDefinition, ToolInvocation, ToolResult, Usage,
 };
 
-use call::{CallState, StoreSpec};
-
-/// How often the epoch advances: the granularity of deadlines and of cooperative yields.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+use meter::Metering;
+use store::{StoreSpec, StoreState, Stores};
 
 /// Engine-wide settings. Per-plugin limits live in [`Limits`].
 #[derive(Debug, Clone)]
@@ -64,10 +79,11 @@ impl Default for RuntimeOptions {
 
 pub struct Runtime {
     engine: Engine,
-    tool_linker: Linker<CallState>,
-    provider_linker: Linker<provider::ProviderState>,
+    tool_linker: Linker<StoreState>,
+    provider_linker: Linker<StoreState>,
+    stores: Stores,
     cache: cache::CompileCache,
-    ticker: Option<EpochTicker>,
+    ticker: Option<epoch::EpochTicker>,
 }
 
 impl Runtime {
@@ -89,22 +105,16 @@ impl Runtime {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
 
-        let mut tool_linker = Linker::<CallState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut tool_linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut tool_linker)?;
-        // Only our own interfaces: WASI and wasi:http are linked above from their crates.
-        type Own = wasmtime::component::HasSelf<CallState>;
-        bindings::tool::wasmcode::plugin::host::add_to_linker::<_, Own>(&mut tool_linker, |state| state)?;
-        bindings::tool::wasmcode::plugin::process::add_to_linker::<_, Own>(&mut tool_linker, |state| state)?;
-
-        let provider_linker = provider::linker(&engine)?;
-
+        let tool_linker = store::tool_linker(&engine)?;
+        let provider_linker = store::provider_linker(&engine)?;
+        let stores = Stores::new(&engine);
         let cache = cache::CompileCache::new(&engine, options.cache_dir.as_deref());
-        let ticker = Some(EpochTicker::start(engine.clone()));
+        let ticker = Some(epoch::EpochTicker::start(engine.clone())?);
         Ok(Self {
             engine,
             tool_linker,
             provider_linker,
+            stores,
             cache,
             ticker,
         })
@@ -178,34 +188,27 @@ impl Runtime {
         &self,
         name: &Arc<str>,
         limits: Limits,
-    ) -> Result<wasmtime::Store<CallState>, LoadError> {
+    ) -> Result<wasmtime::Store<StoreState>, LoadError> {
         let grants = Grants {
             filesystem: FsAccess::None,
             ..Grants::default()
         };
-        let call = ToolCall {
-            tool: "describe".into(),
-            args_json: String::new(),
-            session_id: String::new(),
-            message_id: String::new(),
-            call_id: String::new(),
-            agent: String::new(),
-            project_root: std::env::temp_dir(),
-        };
-        call::new_store(
-            &self.engine,
-            StoreSpec {
-                name,
+        let mut call = CallInfo::plugin_only(name);
+        call.tool = "describe".into();
+        let handler: Arc<dyn CallHandler> = Arc::new(RefuseAll);
+        self.stores
+            .new_store(StoreSpec {
+                plugin: name,
                 grants: &grants,
                 limits,
-            },
-            &call,
-            Arc::new(RefuseAll),
-        )
-        .map_err(|e| LoadError::Describe {
-            name: name.to_string(),
-            reason: e.to_string(),
-        })
+                metering: Metering::WallClock,
+                project_root: None,
+                caller: Some((&Arc::new(call), &handler)),
+            })
+            .map_err(|e| LoadError::Describe {
+                name: name.to_string(),
+                reason: e.0,
+            })
     }
 
     /// Runs one tool call in a fresh instance of `plugin`. Dropping the returned future cancels
@@ -216,7 +219,7 @@ impl Runtime {
         call: ToolCall,
         handler: Arc<dyn CallHandler>,
     ) -> Result<ToolOutput, CallError> {
-        call::run(&self.engine, plugin, call, handler).await
+        call::run(&self.stores, plugin, call, handler).await
     }
 
     /// Loads a provider plugin: checks its world and imports and instantiates it once.
@@ -228,7 +231,15 @@ impl Runtime {
         limits: Limits,
     ) -> Result<ProviderPlugin, LoadError> {
         let (component, _) = self.compile(name, bytes, hash)?;
-        provider::load(&self.engine, &self.provider_linker, name, &component, limits).await
+        provider::load(
+            &self.engine,
+            &self.stores,
+            &self.provider_linker,
+            name,
+            &component,
+            limits,
+        )
+        .await
     }
 
     /// The models `config` declares, as `plugin` reads them. The plugin may reach no host.
@@ -237,7 +248,7 @@ impl Runtime {
         plugin: &ProviderPlugin,
         config: &ProviderConfig,
     ) -> Result<Vec<ModelInfo>, ProviderCallError> {
-        provider::models(&self.engine, plugin, config).await
+        provider::models(&self.stores, plugin, config).await
     }
 
     /// Starts a streamed completion; the plugin may reach only the authority (`host:port`) of
@@ -248,7 +259,7 @@ impl Runtime {
         plugin: &ProviderPlugin,
         request: CompletionRequest,
     ) -> Result<CompletionStream, ProviderCallError> {
-        provider::stream(&self.engine, plugin, request).await
+        provider::stream(&self.stores, plugin, request).await
     }
 }
 
@@ -257,51 +268,5 @@ impl Drop for Runtime {
         if let Some(ticker) = self.ticker.take() {
             ticker.stop();
         }
-    }
-}
-
-/// Refuses every permission: for `describe()` and other calls with nobody to ask.
-pub struct RefuseAll;
-
-impl CallHandler for RefuseAll {
-    fn ask_permission(
-        &self,
-        _call: &CallInfo,
-        ask: PermissionAsk,
-    ) -> BoxFuture<Result<(), PermissionRefusal>> {
-        Box::pin(async move {
-            Err(PermissionRefusal::Denied(format!(
-                "{} is not available here",
-                ask.permission
-            )))
-        })
-    }
-}
-
-/// Advances the engine's epoch every `EPOCH_TICK` on a background thread.
-struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl EpochTicker {
-    fn start(engine: Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("wasm-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })
-            .expect("spawning the epoch thread only fails when the process is out of threads");
-        Self { stop, thread }
-    }
-
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
     }
 }

@@ -8,7 +8,6 @@
 //! belong to the provider configuration and session layers.
 
 mod convert;
-mod state;
 mod types;
 
 use std::sync::Arc;
@@ -22,11 +21,14 @@ pub use types::{
 };
 
 use super::bindings::provider::{ProviderPlugin as Instance, ProviderPluginPre};
+use super::capability::http::base_url_authority;
 use super::error::{LoadError, ProviderCallError};
-use super::grants::base_url_authority;
+use super::fault::trap_reason;
+use super::grants::{FsAccess, Grants};
 use super::limits::Limits;
+use super::meter::Metering;
 use super::plugin::{check_export, interface_names, pre_link};
-pub(super) use state::{ProviderState, linker};
+use super::store::{StoreSpec, StoreState, Stores};
 
 /// The interface a provider plugin must export.
 pub const PROVIDER_EXPORT: &str = "wasmcode:plugin/provider@0.1.0";
@@ -39,7 +41,7 @@ pub struct ProviderPlugin {
     pub limits: Limits,
     /// What the component imports (interface names without versions).
     pub imports: Vec<String>,
-    pre: ProviderPluginPre<ProviderState>,
+    pre: ProviderPluginPre<StoreState>,
 }
 
 impl std::fmt::Debug for ProviderPlugin {
@@ -57,7 +59,8 @@ impl std::fmt::Debug for ProviderPlugin {
 /// implements the world.
 pub(super) async fn load(
     engine: &Engine,
-    linker: &Linker<ProviderState>,
+    stores: &Stores,
+    linker: &Linker<StoreState>,
     name: &str,
     component: &Component,
     limits: Limits,
@@ -73,13 +76,14 @@ pub(super) async fn load(
     let pre = ProviderPluginPre::new(instance_pre)
         .map_err(|e| not_a_provider(format!("an incompatible `provider` interface ({e:#})")))?;
     let name: Arc<str> = name.into();
-    let mut store = state::new_store(engine, &name, limits, Default::default());
+    let trapped = |reason: String| LoadError::InstantiateTrap {
+        name: name.to_string(),
+        reason,
+    };
+    let mut store = new_store(stores, &name, limits, &no_grants()).map_err(trapped)?;
     pre.instantiate_async(&mut store)
         .await
-        .map_err(|e| LoadError::InstantiateTrap {
-            name: name.to_string(),
-            reason: super::call::trap_reason(&e),
-        })?;
+        .map_err(|e| trapped(trap_reason(&e)))?;
     Ok(ProviderPlugin {
         name,
         limits,
@@ -91,11 +95,12 @@ pub(super) async fn load(
 /// The models `config` declares, as the plugin reads them. No network: the store may reach
 /// nothing.
 pub(super) async fn models(
-    engine: &Engine,
+    stores: &Stores,
     plugin: &ProviderPlugin,
     config: &ProviderConfig,
 ) -> Result<Vec<ModelInfo>, ProviderCallError> {
-    let mut store = state::new_store(engine, &plugin.name, plugin.limits, Default::default());
+    let mut store = new_store(stores, &plugin.name, plugin.limits, &no_grants())
+        .map_err(|reason| not_started(plugin, reason))?;
     let instance = match plugin.pre.instantiate_async(&mut store).await {
         Ok(instance) => instance,
         Err(e) => return Err(fault(plugin, &store, &e, true)),
@@ -113,7 +118,7 @@ pub(super) async fn models(
 /// Starts a stream: a store allowed to reach exactly the base URL's authority, an instance, and
 /// the plugin's `stream`, which returns once the upstream accepted the request.
 pub(super) async fn stream(
-    engine: &Engine,
+    stores: &Stores,
     plugin: &ProviderPlugin,
     request: CompletionRequest,
 ) -> Result<CompletionStream, ProviderCallError> {
@@ -123,7 +128,12 @@ pub(super) async fn stream(
             url: request.config.base_url.clone(),
             reason,
         })?;
-    let mut store = state::new_store(engine, &plugin.name, plugin.limits, [authority].into());
+    let grants = Grants {
+        http: [authority].into(),
+        ..no_grants()
+    };
+    let mut store = new_store(stores, &plugin.name, plugin.limits, &grants)
+        .map_err(|reason| not_started(plugin, reason))?;
     let instance = match plugin.pre.instantiate_async(&mut store).await {
         Ok(instance) => instance,
         Err(e) => return Err(fault(plugin, &store, &e, true)),
@@ -148,9 +158,45 @@ pub(super) async fn stream(
     }
 }
 
+/// What a provider's store may use: no filesystem, no process, and no network unless the caller
+/// adds its base URL's authority.
+fn no_grants() -> Grants {
+    Grants {
+        filesystem: FsAccess::None,
+        http: Default::default(),
+        process: false,
+    }
+}
+
+/// A store for one provider call (or one whole stream): its deadline counts guest code only.
+fn new_store(
+    stores: &Stores,
+    plugin: &Arc<str>,
+    limits: Limits,
+    grants: &Grants,
+) -> Result<wasmtime::Store<StoreState>, String> {
+    stores
+        .new_store(StoreSpec {
+            plugin,
+            grants,
+            limits,
+            metering: Metering::GuestCode,
+            project_root: None,
+            caller: None,
+        })
+        .map_err(|e| e.0)
+}
+
+fn not_started(plugin: &ProviderPlugin, reason: String) -> ProviderCallError {
+    ProviderCallError::Instantiate {
+        plugin: plugin.name.to_string(),
+        reason,
+    }
+}
+
 fn fault(
     plugin: &ProviderPlugin,
-    store: &wasmtime::Store<ProviderState>,
+    store: &wasmtime::Store<StoreState>,
     error: &wasmtime::Error,
     instantiating: bool,
 ) -> ProviderCallError {
@@ -165,7 +211,7 @@ fn fault(
 
 /// What a running stream holds: its store, its instance and the guest's `completion-stream`.
 struct Live {
-    store: wasmtime::Store<ProviderState>,
+    store: wasmtime::Store<StoreState>,
     instance: Instance,
     handle: ResourceAny,
 }
