@@ -1,9 +1,11 @@
 //! One tool call: a fresh store for the plugin's grants and limits, an instance from its
-//! `InstancePre`, the call run, and whatever went wrong turned into a [`CallError`].
+//! `InstancePre`, the call run inside its tracing span, and whatever went wrong turned into a
+//! [`CallError`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tracing::Instrument;
 use wasmtime::Store;
 
 use super::bindings::tool::wasmcode::plugin::types as wit;
@@ -12,6 +14,7 @@ use super::error::{CallError, ToolFailure};
 use super::fault::{GuestFault, classify};
 use super::meter::Metering;
 use super::plugin::ToolPlugin;
+use super::span::CallSpan;
 use super::store::{StoreSpec, StoreState, Stores};
 
 /// A request to run one tool.
@@ -35,8 +38,22 @@ pub struct ToolOutput {
     pub metadata: serde_json::Value,
 }
 
-/// Runs one call in a fresh instance.
+/// Runs one call in a fresh instance, inside its tracing span.
 pub(super) async fn run(
+    stores: &Stores,
+    plugin: &ToolPlugin,
+    call: ToolCall,
+    handler: Arc<dyn CallHandler>,
+) -> Result<ToolOutput, CallError> {
+    let span = CallSpan::tool(&plugin.name, &call.tool);
+    let result = execute(stores, plugin, call, handler)
+        .instrument(span.span().clone())
+        .await;
+    span.finish(&result, CallError::kind);
+    result
+}
+
+async fn execute(
     stores: &Stores,
     plugin: &ToolPlugin,
     call: ToolCall,

@@ -14,7 +14,7 @@
 //!   memory limiter; `epoch.rs`: the ticker that drives deadlines.
 //! - `call.rs`: one tool call; `plugin.rs`: loading tool plugins; `provider.rs` and `provider/`:
 //!   provider plugins and completion streams.
-//! - `fault.rs` and `error.rs`: what went wrong.
+//! - `span.rs`: the tracing span of each plugin call; `fault.rs` and `error.rs`: what went wrong.
 //! - `grants.rs`: what the operator grants; `cache.rs`: the compile cache; `bindings.rs`: the
 //!   generated WIT bindings.
 
@@ -30,12 +30,14 @@ mod limits;
 mod meter;
 mod plugin;
 mod provider;
+mod span;
 mod store;
 mod wasi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tracing::Instrument;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -54,6 +56,7 @@ pub use provider::{
 };
 
 use meter::Metering;
+use span::CallSpan;
 use store::{StoreSpec, StoreState, Stores};
 
 /// Engine-wide settings. Per-plugin limits live in [`Limits`].
@@ -161,8 +164,19 @@ impl Runtime {
             Some(_) => None,
             None => Some(self.describe_store(&name, limits)?),
         };
-        let (pre, imports, described) =
-            plugin::link(&self.engine, &self.tool_linker, &name, &component, describe_store).await?;
+        let span = describe_store
+            .as_ref()
+            .map(|_| CallSpan::operation(&name, "describe"));
+        let linked = plugin::link(&self.engine, &self.tool_linker, &name, &component, describe_store)
+            .instrument(
+                span.as_ref()
+                    .map_or_else(tracing::Span::none, |s| s.span().clone()),
+            )
+            .await;
+        if let Some(span) = span {
+            span.finish(&linked, LoadError::kind);
+        }
+        let (pre, imports, described) = linked?;
         let tools = match (described, cached_tools) {
             (Some(tools), _) => {
                 if let Ok(json) = serde_json::to_vec(&tools) {

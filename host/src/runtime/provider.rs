@@ -12,6 +12,7 @@ mod types;
 
 use std::sync::Arc;
 
+use tracing::Instrument;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker, ResourceAny};
 
@@ -28,6 +29,7 @@ use super::grants::{FsAccess, Grants};
 use super::limits::Limits;
 use super::meter::Metering;
 use super::plugin::{check_export, interface_names, pre_link};
+use super::span::CallSpan;
 use super::store::{StoreSpec, StoreState, Stores};
 
 /// The interface a provider plugin must export.
@@ -99,6 +101,19 @@ pub(super) async fn models(
     plugin: &ProviderPlugin,
     config: &ProviderConfig,
 ) -> Result<Vec<ModelInfo>, ProviderCallError> {
+    let span = CallSpan::operation(&plugin.name, "models");
+    let result = list_models(stores, plugin, config)
+        .instrument(span.span().clone())
+        .await;
+    span.finish(&result, ProviderCallError::kind);
+    result
+}
+
+async fn list_models(
+    stores: &Stores,
+    plugin: &ProviderPlugin,
+    config: &ProviderConfig,
+) -> Result<Vec<ModelInfo>, ProviderCallError> {
     let mut store = new_store(stores, &plugin.name, plugin.limits, &no_grants())
         .map_err(|reason| not_started(plugin, reason))?;
     let instance = match plugin.pre.instantiate_async(&mut store).await {
@@ -122,6 +137,32 @@ pub(super) async fn stream(
     plugin: &ProviderPlugin,
     request: CompletionRequest,
 ) -> Result<CompletionStream, ProviderCallError> {
+    let span = CallSpan::operation(&plugin.name, "stream");
+    match open(stores, plugin, request)
+        .instrument(span.span().clone())
+        .await
+    {
+        Ok(live) => Ok(CompletionStream {
+            plugin: plugin.name.clone(),
+            limits: plugin.limits,
+            live: Some(live),
+            reading: false,
+            span: Some(span),
+        }),
+        Err(error) => {
+            span.close(error.kind());
+            Err(error)
+        }
+    }
+}
+
+/// The stream's store and instance, and the guest's `completion-stream` once the upstream
+/// accepted the request.
+async fn open(
+    stores: &Stores,
+    plugin: &ProviderPlugin,
+    request: CompletionRequest,
+) -> Result<Live, ProviderCallError> {
     let authority =
         base_url_authority(&request.config.base_url).map_err(|reason| ProviderCallError::InvalidBaseUrl {
             plugin: plugin.name.to_string(),
@@ -143,15 +184,10 @@ pub(super) async fn stream(
         .call_stream(&mut store, &request.into())
         .await;
     match started {
-        Ok(Ok(handle)) => Ok(CompletionStream {
-            plugin: plugin.name.clone(),
-            limits: plugin.limits,
-            live: Some(Live {
-                store,
-                instance,
-                handle,
-            }),
-            reading: false,
+        Ok(Ok(handle)) => Ok(Live {
+            store,
+            instance,
+            handle,
         }),
         Ok(Err(error)) => Err(convert::provider_error(&plugin.name, error)),
         Err(e) => Err(fault(plugin, &store, &e, false)),
@@ -226,6 +262,8 @@ pub struct CompletionStream {
     /// A `next()` is in progress. If one is found set, the previous `next()` was cancelled
     /// mid-call, which leaves the instance unusable.
     reading: bool,
+    /// The stream's tracing span, from its start to its end; closed with the outcome.
+    span: Option<CallSpan>,
 }
 
 impl std::fmt::Debug for CompletionStream {
@@ -247,6 +285,20 @@ impl CompletionStream {
     /// Cancelling this future (dropping it before it completes) ends the stream: the following
     /// call returns [`ProviderCallError::Interrupted`].
     pub async fn next(&mut self) -> Option<Result<StreamEvent, ProviderCallError>> {
+        let span = self
+            .span
+            .as_ref()
+            .map_or_else(tracing::Span::none, |s| s.span().clone());
+        let next = self.advance().instrument(span).await;
+        match &next {
+            Some(Ok(_)) => {}
+            None => self.end("ok"),
+            Some(Err(error)) => self.end(error.kind()),
+        }
+        next
+    }
+
+    async fn advance(&mut self) -> Option<Result<StreamEvent, ProviderCallError>> {
         if std::mem::take(&mut self.reading) {
             self.live = None;
             return Some(Err(ProviderCallError::Interrupted {
@@ -277,5 +329,12 @@ impl CompletionStream {
         };
         self.live = None;
         outcome
+    }
+
+    /// The stream is over: its span closes with `outcome` (once).
+    fn end(&mut self, outcome: &'static str) {
+        if let Some(span) = self.span.take() {
+            span.close(outcome);
+        }
     }
 }
