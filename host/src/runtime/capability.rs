@@ -62,7 +62,7 @@ pub struct StoreFor<'a> {
 #[error("{0}")]
 pub struct SetupError(pub String);
 
-/// Every capability, with what each keeps for the whole runtime.
+/// Every capability, with what each keeps for the whole runtime (the HTTP connection pool).
 pub struct Capabilities {
     pub filesystem: filesystem::Filesystem,
     pub http: http::Http,
@@ -77,14 +77,22 @@ pub struct CapabilityStates {
     pub host_api: <host_api::HostApi as Capability>::State,
 }
 
+impl CapabilityStates {
+    /// The store is being dropped, its call abandoned: what a capability still has in flight
+    /// must end, not finish (runs before the store's resource table is dropped).
+    pub fn abandon(&mut self) {
+        self.http.abandon();
+    }
+}
+
 impl Capabilities {
-    pub fn new() -> Self {
-        Self {
+    pub fn new() -> Result<Self, SetupError> {
+        Ok(Self {
             filesystem: filesystem::Filesystem,
-            http: http::Http,
+            http: http::Http::new()?,
             process: process::Process,
             host_api: host_api::HostApi,
-        }
+        })
     }
 
     /// Prepares every capability's state for one store.

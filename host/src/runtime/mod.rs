@@ -110,7 +110,7 @@ impl Runtime {
 
         let tool_linker = store::tool_linker(&engine)?;
         let provider_linker = store::provider_linker(&engine)?;
-        let stores = Stores::new(&engine);
+        let stores = Stores::new(&engine).map_err(|e| wasmtime::format_err!("{e}"))?;
         let cache = cache::CompileCache::new(&engine, options.cache_dir.as_deref());
         let ticker = Some(epoch::EpochTicker::start(engine.clone())?);
         Ok(Self {

@@ -256,8 +256,9 @@ struct Live {
 pub struct CompletionStream {
     plugin: Arc<str>,
     limits: Limits,
-    /// `None` once the stream has ended: the instance and the connection are released then, not
-    /// when the stream is dropped.
+    /// `None` once the stream has ended: the instance is released then, not when the stream is
+    /// dropped (the guest let go of the response at its end, and its connection went back to the
+    /// runtime's pool).
     live: Option<Live>,
     /// A `next()` is in progress. If one is found set, the previous `next()` was cancelled
     /// mid-call, which leaves the instance unusable.

@@ -33,6 +33,13 @@ pub struct StoreState {
     pub(super) capabilities: CapabilityStates,
 }
 
+impl Drop for StoreState {
+    fn drop(&mut self) {
+        // Before the resource table and what it holds go.
+        self.capabilities.abandon();
+    }
+}
+
 /// What a store is for.
 pub struct StoreSpec<'a> {
     pub plugin: &'a Arc<str>,
@@ -54,12 +61,12 @@ pub struct Stores {
 }
 
 impl Stores {
-    pub fn new(engine: &Engine) -> Self {
-        Self {
+    pub fn new(engine: &Engine) -> Result<Self, SetupError> {
+        Ok(Self {
             engine: engine.clone(),
-            capabilities: Capabilities::new(),
+            capabilities: Capabilities::new()?,
             no_asking: Arc::new(NoAsking),
-        }
+        })
     }
 
     pub fn new_store(&self, spec: StoreSpec<'_>) -> Result<Store<StoreState>, SetupError> {

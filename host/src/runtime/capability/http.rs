@@ -3,9 +3,14 @@
 //! other authority is refused before anything is sent, with the typed `http-request-denied` error
 //! (and a warning in the server's log naming the plugin and the URL).
 //!
-//! Requests that pass go out through wasmtime-wasi-http's `default_send_request`. The per-store
-//! state is the allowlist and wasmtime-wasi-http's context. This module must not let a request
-//! out before the allowlist check.
+//! Requests that pass go out through the runtime's [`client::Client`]: one pool of upstream
+//! connections shared by every store, so a session's successive model calls reuse one connection.
+//! The per-store state is the allowlist and wasmtime-wasi-http's context. This module must not
+//! let a request out before the allowlist check, nor hand a connection whose response was not
+//! read to its end back to the pool (`client.rs` and `body.rs` see to that).
+
+mod body;
+mod client;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,12 +24,33 @@ use wasmtime_wasi_http::{
 use super::{Capability, SetupError, StoreFor};
 use crate::runtime::store::StoreState;
 
-pub struct Http;
+pub use client::Client;
+
+/// The HTTP capability, with the connection pool every store's requests share.
+pub struct Http {
+    client: Client,
+}
+
+impl Http {
+    pub fn new() -> Result<Self, SetupError> {
+        Ok(Self {
+            client: Client::new().map_err(|e| SetupError(format!("cannot set up the HTTP client: {e}")))?,
+        })
+    }
+}
 
 /// A store's HTTP capability: wasmtime-wasi-http's context and the policy its requests pass.
 pub struct HttpState {
     ctx: WasiHttpCtx,
     policy: Policy,
+}
+
+impl HttpState {
+    /// The store is going away: requests still in flight are aborted, and their connections
+    /// closed rather than drained for reuse.
+    pub fn abandon(&mut self) {
+        self.policy.life = None;
+    }
 }
 
 impl Capability for Http {
@@ -40,6 +66,8 @@ impl Capability for Http {
             policy: Policy {
                 plugin: store.plugin.clone(),
                 allowed: store.grants.http.clone(),
+                client: self.client.clone(),
+                life: None,
             },
         })
     }
@@ -55,10 +83,16 @@ impl WasiHttpView for StoreState {
     }
 }
 
-/// The `wasi:http` hooks of one store: requests go only to granted authorities.
+/// The `wasi:http` hooks of one store: requests go only to granted authorities, through the
+/// shared client.
 struct Policy {
     plugin: Arc<str>,
     allowed: BTreeSet<String>,
+    client: Client,
+    /// Held while the store lives, from its first request on: response bodies hold a weak
+    /// reference, and one dropped while the store lives (the guest is done with it) is drained
+    /// so its connection can be reused; one dropped with the store is cut.
+    life: Option<Arc<()>>,
 }
 
 impl Policy {
@@ -113,27 +147,28 @@ impl WasiHttpHooks for Policy {
             tracing::warn!(plugin = %self.plugin, uri = %request.uri(), "outgoing HTTP request denied: host not granted");
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let client = self.client.clone();
+        let life = Arc::downgrade(self.life.get_or_insert_with(|| Arc::new(())));
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-            ))
+            let response = client.send(request, options.unwrap_or_default(), life).await?;
+            // The connection is driven by the pool, not by this exchange: nothing to report here.
+            let connection = Box::new(async { Ok(()) })
+                as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+            Ok((response, connection))
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use http_body_util::BodyExt;
-
     use super::*;
 
     fn policy(allowed: &[&str]) -> Policy {
         Policy {
             plugin: "p".into(),
             allowed: allowed.iter().map(|a| a.to_string()).collect(),
+            client: Client::new().expect("a client"),
+            life: None,
         }
     }
 
@@ -178,13 +213,10 @@ mod tests {
         let mut policy = policy(&["127.0.0.1:1"]);
         let request = http::Request::builder()
             .uri("http://127.0.0.1:2/")
-            .body(
-                http_body_util::Empty::new()
-                    .map_err(|never| match never {})
-                    .boxed_unsync(),
-            )
+            .body(client::empty_body())
             .expect("a request");
         let sent = Box::into_pin(policy.send_request(request, None, Box::new(async { Ok(()) }))).await;
         assert!(matches!(sent, Err(wasmtime_wasi_http::Error::HttpRequestDenied)));
+        assert!(policy.life.is_none(), "nothing was sent");
     }
 }
