@@ -24,17 +24,16 @@ use wasmtime_wasi_http::{
 use super::{Capability, SetupError, StoreFor};
 use crate::runtime::store::StoreState;
 
-pub use client::Client;
-
 /// The HTTP capability, with the connection pool every store's requests share.
 pub struct Http {
-    client: Client,
+    client: client::Client,
 }
 
 impl Http {
     pub fn new() -> Result<Self, SetupError> {
         Ok(Self {
-            client: Client::new().map_err(|e| SetupError(format!("cannot set up the HTTP client: {e}")))?,
+            client: client::Client::new()
+                .map_err(|e| SetupError(format!("cannot set up the HTTP client: {e}")))?,
         })
     }
 }
@@ -88,7 +87,7 @@ impl WasiHttpView for StoreState {
 struct Policy {
     plugin: Arc<str>,
     allowed: BTreeSet<String>,
-    client: Client,
+    client: client::Client,
     /// Held while the store lives, from its first request on: response bodies hold a weak
     /// reference, and one dropped while the store lives (the guest is done with it) is drained
     /// so its connection can be reused; one dropped with the store is cut.
@@ -167,7 +166,7 @@ mod tests {
         Policy {
             plugin: "p".into(),
             allowed: allowed.iter().map(|a| a.to_string()).collect(),
-            client: Client::new().expect("a client"),
+            client: client::Client::new().expect("a client"),
             life: None,
         }
     }

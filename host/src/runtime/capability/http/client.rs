@@ -5,7 +5,8 @@
 //! Connections are made as wasmtime-wasi-http's `default_send_request` makes them: TCP to the
 //! request's authority, TLS with rustls (ring) and the webpki root certificates for `https`,
 //! HTTP/1.1. The request options' timeouts keep their meaning: `connect-timeout` bounds making a
-//! new connection (TLS included), `first-byte-timeout` the wait for the response head, and
+//! new connection (TLS included), `first-byte-timeout` the wait for the response head (counted
+//! from when the request is handed to the pool, so a new connection's making counts too), and
 //! `between-bytes-timeout` each wait for more of the body (`body.rs`).
 //!
 //! A connection goes back to the pool only once its response was read to the end: hyper closes
@@ -45,10 +46,11 @@ tokio::task_local! {
     static CONNECT_TIMEOUT: Duration;
 }
 
-/// The runtime's pool of upstream connections. Cloning it is cheap and shares the pool.
+/// The runtime's pool of upstream connections. Cloning it (once per store) is one reference
+/// count and shares the pool.
 #[derive(Clone)]
 pub struct Client {
-    inner: hyper_util::client::legacy::Client<Connector, WasiBody>,
+    inner: Arc<hyper_util::client::legacy::Client<Connector, WasiBody>>,
 }
 
 impl Client {
@@ -69,7 +71,9 @@ impl Client {
             .pool_max_idle_per_host(MAX_IDLE_PER_UPSTREAM)
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Ok(Self { inner })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Sends `request` (its URI absolute: scheme, authority, path) and waits for the response
