@@ -29,6 +29,8 @@
 //!   wire format, and whether it was a title request.
 //! - **Disconnects.** A reply cut short by the client (an aborted stream) is counted
 //!   ([`FakeLlm::disconnects`]).
+//! - **Connections.** Every TCP connection accepted is counted ([`FakeLlm::connections`]): a
+//!   client that reuses its connections opens one for many requests.
 //! - **Upstream down.** [`FakeLlm::stop`] closes the listener and every open connection; the
 //!   port then refuses connections while [`FakeLlm::url`] keeps naming it.
 
@@ -311,6 +313,8 @@ struct Shared {
     title_reply: Mutex<Reply>,
     requests: Mutex<Vec<RecordedRequest>>,
     disconnects: AtomicUsize,
+    /// TCP connections accepted.
+    connections: AtomicUsize,
     /// Numbers the streamed replies, for their `id`s.
     served: AtomicUsize,
 }
@@ -341,6 +345,7 @@ impl FakeLlm {
             title_reply: Mutex::new(Reply::text(["Probe title"])),
             requests: Mutex::new(Vec::new()),
             disconnects: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
             served: AtomicUsize::new(0),
         });
         let server = tokio::spawn(serve(listener, shared.clone()));
@@ -418,6 +423,11 @@ impl FakeLlm {
         self.shared.disconnects.load(Ordering::SeqCst)
     }
 
+    /// TCP connections accepted so far: requests over a reused connection do not count.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
     /// Waits until `count` requests (title requests included) have arrived; panics after
     /// `timeout`.
     pub async fn wait_for_requests(&self, count: usize, timeout: Duration) -> Vec<RecordedRequest> {
@@ -477,6 +487,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
+        shared.connections.fetch_add(1, Ordering::SeqCst);
         let shared = shared.clone();
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |request| {

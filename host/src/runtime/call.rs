@@ -1,21 +1,21 @@
-//! One tool call: a fresh `Store` from the plugin's `InstancePre`, the grants turned into a WASI
-//! context, limits installed, the call run, and whatever went wrong turned into a `CallError`.
+//! One tool call: a fresh store for the plugin's grants and limits, an instance from its
+//! `InstancePre`, the call run inside its tracing span, and whatever went wrong turned into a
+//! [`CallError`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use tracing::Instrument;
+use wasmtime::Store;
 
 use super::bindings::tool::wasmcode::plugin::types as wit;
+use super::capability::host_api::{CallHandler, CallInfo};
 use super::error::{CallError, ToolFailure};
-use super::grants::{FsAccess, Grants, HttpPolicy};
-use super::host_api::{CallHandler, CallInfo};
-use super::limits::{CallLimiter, Limits};
+use super::fault::{GuestFault, classify};
+use super::meter::Metering;
 use super::plugin::ToolPlugin;
+use super::span::CallSpan;
+use super::store::{StoreSpec, StoreState, Stores};
 
 /// A request to run one tool.
 #[derive(Debug, Clone)]
@@ -38,175 +38,72 @@ pub struct ToolOutput {
     pub metadata: serde_json::Value,
 }
 
-/// Guest time spent so far, excluding the time the call waits in the host (for a permission
-/// answer or a child process): that is what the deadline is about.
-pub struct GuestClock {
-    started: Instant,
-    suspended: Duration,
-    budget: Duration,
-}
-
-impl GuestClock {
-    fn new(budget: Duration) -> Self {
-        Self {
-            started: Instant::now(),
-            suspended: Duration::ZERO,
-            budget,
-        }
-    }
-
-    fn exceeded(&self) -> bool {
-        self.started.elapsed().saturating_sub(self.suspended) > self.budget
-    }
-
-    /// Awaits `future` without charging its duration to the guest.
-    pub async fn suspended<T>(&mut self, future: impl Future<Output = T>) -> T {
-        let start = Instant::now();
-        let out = future.await;
-        self.suspended += start.elapsed();
-        out
-    }
-}
-
-/// The data of a call's `Store`.
-pub struct CallState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    http: WasiHttpCtx,
-    http_policy: HttpPolicy,
-    limiter: CallLimiter,
-    pub(super) clock: GuestClock,
-    pub(super) call: CallInfo,
-    pub(super) grants: Grants,
-    pub(super) project_root: PathBuf,
-    pub(super) handler: Arc<dyn CallHandler>,
-}
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for CallState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.http_policy,
-        }
-    }
-}
-
-/// The WASI context a plugin gets: the project root per its filesystem grant and nothing else
-/// (no environment, arguments, stdio, sockets or name lookup).
-fn wasi_context(grants: &Grants, project_root: &std::path::Path) -> wasmtime::Result<WasiCtx> {
-    let mut builder = WasiCtxBuilder::new();
-    // Filesystem calls are small and local: doing them inline is ~15x cheaper than a
-    // spawn_blocking hop per syscall.
-    builder.allow_blocking_current_thread(true);
-    builder
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
-    match grants.filesystem {
-        FsAccess::None => {}
-        FsAccess::Read => {
-            builder.preopened_dir(project_root, ".", FsPerms::ReadOnly)?;
-        }
-        FsAccess::ReadWrite => {
-            builder.preopened_dir(project_root, ".", FsPerms::ReadWrite)?;
-        }
-    }
-    Ok(builder.build())
-}
-
-/// Who a store is for: enough to build its WASI context and limits.
-pub(super) struct StoreSpec<'a> {
-    pub name: &'a Arc<str>,
-    pub grants: &'a Grants,
-    pub limits: Limits,
-}
-
-pub(super) fn new_store(
-    engine: &wasmtime::Engine,
-    plugin: StoreSpec<'_>,
-    call: &ToolCall,
-    handler: Arc<dyn CallHandler>,
-) -> Result<Store<CallState>, CallError> {
-    let info = CallInfo {
-        plugin: plugin.name.clone(),
-        tool: call.tool.clone(),
-        session_id: call.session_id.clone(),
-        message_id: call.message_id.clone(),
-        call_id: call.call_id.clone(),
-        agent: call.agent.clone(),
-    };
-    let wasi = wasi_context(plugin.grants, &call.project_root).map_err(|e| CallError::Setup {
-        plugin: plugin.name.to_string(),
-        tool: call.tool.clone(),
-        reason: format!(
-            "cannot open the project directory {}: {e}",
-            call.project_root.display()
-        ),
-    })?;
-    let state = CallState {
-        wasi,
-        table: ResourceTable::new(),
-        http: WasiHttpCtx::new(),
-        http_policy: HttpPolicy::new(plugin.name.clone(), plugin.grants.http.clone()),
-        limiter: CallLimiter::new(plugin.limits),
-        clock: GuestClock::new(plugin.limits.timeout()),
-        call: info,
-        grants: plugin.grants.clone(),
-        project_root: call.project_root.clone(),
-        handler,
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| &mut state.limiter);
-    // The epoch ticks every `EPOCH_TICK`; at each tick the guest yields to the executor (so a
-    // cancelled call is dropped promptly) or stops once its time is up.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|ctx| {
-        if ctx.data().clock.exceeded() {
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
-    });
-    Ok(store)
-}
-
-/// Runs one call in a fresh instance.
+/// Runs one call in a fresh instance, inside its tracing span.
 pub(super) async fn run(
-    engine: &wasmtime::Engine,
+    stores: &Stores,
     plugin: &ToolPlugin,
     call: ToolCall,
     handler: Arc<dyn CallHandler>,
 ) -> Result<ToolOutput, CallError> {
+    let span = CallSpan::tool(&plugin.name, &call.tool);
+    let result = execute(stores, plugin, call, handler)
+        .instrument(span.span().clone())
+        .await;
+    span.finish(&result, CallError::kind);
+    result
+}
+
+async fn execute(
+    stores: &Stores,
+    plugin: &ToolPlugin,
+    call: ToolCall,
+    handler: Arc<dyn CallHandler>,
+) -> Result<ToolOutput, CallError> {
+    let ToolCall {
+        tool,
+        args_json,
+        session_id,
+        message_id,
+        call_id,
+        agent,
+        project_root,
+    } = call;
+    let ctx = wit::ToolContext {
+        session_id,
+        message_id,
+        call_id,
+        agent,
+        directory: project_root.to_string_lossy().into_owned(),
+    };
+    let info = Arc::new(CallInfo {
+        plugin: plugin.name.clone(),
+        tool,
+        session_id: ctx.session_id.clone(),
+        message_id: ctx.message_id.clone(),
+        call_id: ctx.call_id.clone(),
+        agent: ctx.agent.clone(),
+    });
     let spec = StoreSpec {
-        name: &plugin.name,
+        plugin: &plugin.name,
         grants: &plugin.grants,
         limits: plugin.limits,
+        metering: Metering::WallClock,
+        project_root: Some(&project_root),
+        caller: Some((&info, &handler)),
     };
-    let mut store = new_store(engine, spec, &call, handler)?;
+    let tool = info.tool.as_str();
+    let mut store = stores.new_store(spec).map_err(|e| CallError::Setup {
+        plugin: plugin.name.to_string(),
+        tool: tool.to_string(),
+        reason: e.0,
+    })?;
     let instance = match plugin.pre.instantiate_async(&mut store).await {
         Ok(instance) => instance,
-        Err(e) => return Err(instantiate_error(plugin, &call.tool, plugin.limits, &store, e)),
-    };
-    let ctx = wit::ToolContext {
-        session_id: call.session_id.clone(),
-        message_id: call.message_id.clone(),
-        call_id: call.call_id.clone(),
-        agent: call.agent.clone(),
-        directory: call.project_root.to_string_lossy().into_owned(),
+        Err(e) => return Err(instantiate_error(plugin, tool, &store, e)),
     };
     let result = instance
         .wasmcode_plugin_tool()
-        .call_execute(&mut store, &call.tool, &call.args_json, &ctx)
+        .call_execute(&mut store, tool, &args_json, &ctx)
         .await;
     match result {
         Ok(Ok(output)) => Ok(ToolOutput {
@@ -214,8 +111,8 @@ pub(super) async fn run(
             output: output.output,
             metadata: serde_json::from_str(&output.metadata_json).unwrap_or_else(|_| serde_json::json!({})),
         }),
-        Ok(Err(error)) => Err(tool_error(plugin, &call.tool, error)),
-        Err(trap) => Err(trap_error(plugin, &call.tool, plugin.limits, &store, trap)),
+        Ok(Err(error)) => Err(tool_error(plugin, tool, error)),
+        Err(trap) => Err(trap_error(plugin, tool, &store, trap)),
     }
 }
 
@@ -243,38 +140,13 @@ fn tool_error(plugin: &ToolPlugin, tool: &str, error: wit::ToolError) -> CallErr
     }
 }
 
-/// How guest code failed to return, whoever called it: a deadline interrupt, an allocation
-/// failure after a refused `memory.grow`, a full instance pool, or a plain guest crash.
-pub(super) enum GuestFault {
-    Timeout,
-    OutOfMemory { requested: usize },
-    Busy,
-    Trap(String),
-}
-
-pub(super) fn classify(error: &wasmtime::Error, refused_memory: Option<usize>) -> GuestFault {
-    if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        return GuestFault::Timeout;
-    }
-    if let Some(requested) = refused_memory {
-        return GuestFault::OutOfMemory { requested };
-    }
-    if error
-        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-        .is_some()
-    {
-        return GuestFault::Busy;
-    }
-    GuestFault::Trap(trap_reason(error))
-}
-
 fn trap_error(
     plugin: &ToolPlugin,
     tool: &str,
-    limits: Limits,
-    store: &Store<CallState>,
+    store: &Store<StoreState>,
     error: wasmtime::Error,
 ) -> CallError {
+    let limits = plugin.limits;
     let plugin = plugin.name.to_string();
     let tool = tool.to_string();
     match classify(&error, store.data().limiter.refused_memory) {
@@ -297,38 +169,11 @@ fn trap_error(
 fn instantiate_error(
     plugin: &ToolPlugin,
     tool: &str,
-    limits: Limits,
-    store: &Store<CallState>,
+    store: &Store<StoreState>,
     error: wasmtime::Error,
 ) -> CallError {
-    match trap_error(plugin, tool, limits, store, error) {
+    match trap_error(plugin, tool, store, error) {
         CallError::Trap { plugin, tool, reason } => CallError::Instantiate { plugin, tool, reason },
         other => other,
-    }
-}
-
-/// The trap's message plus the first frames of the guest backtrace, without the noise of the
-/// full chain.
-pub fn trap_reason(error: &wasmtime::Error) -> String {
-    match error.downcast_ref::<Trap>() {
-        Some(trap) => {
-            let frames = error
-                .downcast_ref::<wasmtime::WasmBacktrace>()
-                .map(|bt| {
-                    bt.frames()
-                        .iter()
-                        .filter_map(|f| f.func_name())
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .join(" <- ")
-                })
-                .unwrap_or_default();
-            if frames.is_empty() {
-                trap.to_string()
-            } else {
-                format!("{trap} (in {frames})")
-            }
-        }
-        None => format!("{error:#}"),
     }
 }

@@ -49,6 +49,23 @@ pub enum LoadError {
     Cache(#[from] std::io::Error),
 }
 
+impl LoadError {
+    /// A short name for the kind of failure, for logs and traces.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CoreModule { .. } => "core_module",
+            Self::Invalid { .. } => "invalid",
+            Self::WrongWorld { .. } => "wrong_world",
+            Self::NotAProvider { .. } => "not_a_provider",
+            Self::UnsupportedImport { .. } => "unsupported_import",
+            Self::InstantiateTrap { .. } => "instantiate_trap",
+            Self::Describe { .. } => "describe",
+            Self::BadToolSpec { .. } => "bad_tool_spec",
+            Self::Cache(_) => "cache",
+        }
+    }
+}
+
 /// Why a tool call did not produce an output. Every variant names the plugin and the tool.
 #[derive(Debug, Error)]
 pub enum CallError {
@@ -107,6 +124,23 @@ pub enum CallError {
     },
 }
 
+impl CallError {
+    /// A short name for the kind of failure, for logs and traces: the tool's own kind of
+    /// failure for [`CallError::Tool`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Tool { kind, .. } => kind.as_str(),
+            Self::Timeout { .. } => "timeout",
+            Self::OutOfMemory { .. } => "out_of_memory",
+            Self::Trap { .. } => "trap",
+            Self::Instantiate { .. } => "instantiate",
+            Self::Busy { .. } => "busy",
+            Self::UnknownTool { .. } => "unknown_tool",
+            Self::Setup { .. } => "setup",
+        }
+    }
+}
+
 /// The guest-reported kinds of failure, mirroring the WIT `tool-error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolFailure {
@@ -117,6 +151,19 @@ pub enum ToolFailure {
     /// A permission rule refused the call.
     Denied,
     Failed,
+}
+
+impl ToolFailure {
+    /// The WIT `tool-error` case's name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::UnknownTool => "unknown_tool",
+            Self::InvalidArgs => "invalid_args",
+            Self::Rejected(_) => "rejected",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// Why a provider call (`models`, starting a stream, or one of its events) failed. The first five
@@ -181,6 +228,24 @@ pub enum ProviderCallError {
 }
 
 impl ProviderCallError {
+    /// A short name for the kind of failure, for logs and traces.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Connection { .. } => "connection",
+            Self::Status { .. } => "status",
+            Self::Protocol { .. } => "protocol",
+            Self::Denied { .. } => "denied",
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::InvalidBaseUrl { .. } => "invalid_base_url",
+            Self::Timeout { .. } => "timeout",
+            Self::OutOfMemory { .. } => "out_of_memory",
+            Self::Trap { .. } => "trap",
+            Self::Instantiate { .. } => "instantiate",
+            Self::Busy { .. } => "busy",
+            Self::Interrupted { .. } => "interrupted",
+        }
+    }
+
     /// Whether sending the same request again may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -13,7 +13,7 @@ pub struct Limits {
     /// Wall-clock time the guest may spend running, in milliseconds. Time the call spends
     /// suspended in the host (waiting for a permission answer or a child process) does not count.
     /// For a provider this covers a whole stream and counts only the time its code runs: waits
-    /// for the network or for the stream's reader do not count (see `guest_time.rs`).
+    /// for the network or for the stream's reader do not count (see `meter.rs`).
     pub timeout_ms: u64,
     /// Bytes of linear memory, per memory.
     pub memory_bytes: u64,

@@ -2,33 +2,53 @@
 //! compile cache) that loads tool and provider components and runs each tool call, or each
 //! completion stream, in a fresh, limited, capability-checked instance. It knows nothing of the
 //! HTTP API or sessions.
+//!
+//! Module map:
+//!
+//! - [`Runtime`] (here): the engine, the world linkers, loading and calling plugins.
+//! - `store.rs`: the one store type every call runs in, and how it is built.
+//! - `capability.rs` and `capability/`: one module per host capability (filesystem, http,
+//!   process, host API), each linking its interfaces, checking its grant and keeping its own
+//!   per-store state; `wasi.rs`: the WASI floor every plugin gets.
+//! - `meter.rs`: the guest-time meter behind deadlines; `limits.rs`: the per-call limits and the
+//!   memory limiter; `epoch.rs`: the ticker that drives deadlines.
+//! - `call.rs`: one tool call; `plugin.rs`: loading tool plugins; `provider.rs` and `provider/`:
+//!   provider plugins and completion streams.
+//! - `span.rs`: the tracing span of each plugin call; `fault.rs` and `error.rs`: what went wrong.
+//! - `grants.rs`: what the operator grants; `cache.rs`: the compile cache; `bindings.rs`: the
+//!   generated WIT bindings.
 
 mod bindings;
 mod cache;
 mod call;
+mod capability;
+mod epoch;
 mod error;
+mod fault;
 mod grants;
-mod guest_time;
-mod host_api;
 mod limits;
+mod meter;
 mod plugin;
-mod process;
 mod provider;
+mod span;
+mod store;
+mod wasi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
+use tracing::Instrument;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::{CacheOutcome, ContentHash, sha256};
 pub use call::{ToolCall, ToolOutput};
+pub use capability::host_api::{
+    BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal, RefuseAll,
+};
+pub use capability::process::{CommandOutput, run_user_command};
 pub use error::{CallError, LoadError, ProviderCallError, ToolFailure};
 pub use grants::{FsAccess, Grants};
-pub use host_api::{BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal};
 pub use limits::Limits;
 pub use plugin::{TOOL_EXPORT, ToolPlugin, ToolSpec, interface_names};
 pub use provider::{
@@ -36,10 +56,9 @@ pub use provider::{
     ProviderConfig, ProviderPlugin, Role, StreamEvent, ToolDefinition, ToolInvocation, ToolResult, Usage,
 };
 
-use call::{CallState, StoreSpec};
-
-/// How often the epoch advances: the granularity of deadlines and of cooperative yields.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+use meter::Metering;
+use span::CallSpan;
+use store::{StoreSpec, StoreState, Stores};
 
 /// Engine-wide settings. Per-plugin limits live in [`Limits`].
 #[derive(Debug, Clone)]
@@ -64,10 +83,11 @@ impl Default for RuntimeOptions {
 
 pub struct Runtime {
     engine: Engine,
-    tool_linker: Linker<CallState>,
-    provider_linker: Linker<provider::ProviderState>,
+    tool_linker: Linker<StoreState>,
+    provider_linker: Linker<StoreState>,
+    stores: Stores,
     cache: cache::CompileCache,
-    ticker: Option<EpochTicker>,
+    ticker: Option<epoch::EpochTicker>,
 }
 
 impl Runtime {
@@ -89,22 +109,16 @@ impl Runtime {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
 
-        let mut tool_linker = Linker::<CallState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut tool_linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut tool_linker)?;
-        // Only our own interfaces: WASI and wasi:http are linked above from their crates.
-        type Own = wasmtime::component::HasSelf<CallState>;
-        bindings::tool::wasmcode::plugin::host::add_to_linker::<_, Own>(&mut tool_linker, |state| state)?;
-        bindings::tool::wasmcode::plugin::process::add_to_linker::<_, Own>(&mut tool_linker, |state| state)?;
-
-        let provider_linker = provider::linker(&engine)?;
-
+        let tool_linker = store::tool_linker(&engine)?;
+        let provider_linker = store::provider_linker(&engine)?;
+        let stores = Stores::new(&engine).map_err(|e| wasmtime::format_err!("{e}"))?;
         let cache = cache::CompileCache::new(&engine, options.cache_dir.as_deref());
-        let ticker = Some(EpochTicker::start(engine.clone()));
+        let ticker = Some(epoch::EpochTicker::start(engine.clone())?);
         Ok(Self {
             engine,
             tool_linker,
             provider_linker,
+            stores,
             cache,
             ticker,
         })
@@ -151,8 +165,19 @@ impl Runtime {
             Some(_) => None,
             None => Some(self.describe_store(&name, limits)?),
         };
-        let (pre, imports, described) =
-            plugin::link(&self.engine, &self.tool_linker, &name, &component, describe_store).await?;
+        let span = describe_store
+            .as_ref()
+            .map(|_| CallSpan::operation(&name, "describe"));
+        let linked = plugin::link(&self.engine, &self.tool_linker, &name, &component, describe_store)
+            .instrument(
+                span.as_ref()
+                    .map_or_else(tracing::Span::none, |s| s.span().clone()),
+            )
+            .await;
+        if let Some(span) = span {
+            span.finish(&linked, LoadError::kind);
+        }
+        let (pre, imports, described) = linked?;
         let tools = match (described, cached_tools) {
             (Some(tools), _) => {
                 if let Ok(json) = serde_json::to_vec(&tools) {
@@ -178,34 +203,27 @@ impl Runtime {
         &self,
         name: &Arc<str>,
         limits: Limits,
-    ) -> Result<wasmtime::Store<CallState>, LoadError> {
+    ) -> Result<wasmtime::Store<StoreState>, LoadError> {
         let grants = Grants {
             filesystem: FsAccess::None,
             ..Grants::default()
         };
-        let call = ToolCall {
-            tool: "describe".into(),
-            args_json: String::new(),
-            session_id: String::new(),
-            message_id: String::new(),
-            call_id: String::new(),
-            agent: String::new(),
-            project_root: std::env::temp_dir(),
-        };
-        call::new_store(
-            &self.engine,
-            StoreSpec {
-                name,
+        let mut call = CallInfo::plugin_only(name);
+        call.tool = "describe".into();
+        let handler: Arc<dyn CallHandler> = Arc::new(RefuseAll);
+        self.stores
+            .new_store(StoreSpec {
+                plugin: name,
                 grants: &grants,
                 limits,
-            },
-            &call,
-            Arc::new(RefuseAll),
-        )
-        .map_err(|e| LoadError::Describe {
-            name: name.to_string(),
-            reason: e.to_string(),
-        })
+                metering: Metering::WallClock,
+                project_root: None,
+                caller: Some((&Arc::new(call), &handler)),
+            })
+            .map_err(|e| LoadError::Describe {
+                name: name.to_string(),
+                reason: e.0,
+            })
     }
 
     /// Runs one tool call in a fresh instance of `plugin`. Dropping the returned future cancels
@@ -216,7 +234,7 @@ impl Runtime {
         call: ToolCall,
         handler: Arc<dyn CallHandler>,
     ) -> Result<ToolOutput, CallError> {
-        call::run(&self.engine, plugin, call, handler).await
+        call::run(&self.stores, plugin, call, handler).await
     }
 
     /// Loads a provider plugin: checks its world and imports and instantiates it once.
@@ -228,7 +246,15 @@ impl Runtime {
         limits: Limits,
     ) -> Result<ProviderPlugin, LoadError> {
         let (component, _) = self.compile(name, bytes, hash)?;
-        provider::load(&self.engine, &self.provider_linker, name, &component, limits).await
+        provider::load(
+            &self.engine,
+            &self.stores,
+            &self.provider_linker,
+            name,
+            &component,
+            limits,
+        )
+        .await
     }
 
     /// The models `config` declares, as `plugin` reads them. The plugin may reach no host.
@@ -237,7 +263,7 @@ impl Runtime {
         plugin: &ProviderPlugin,
         config: &ProviderConfig,
     ) -> Result<Vec<ModelInfo>, ProviderCallError> {
-        provider::models(&self.engine, plugin, config).await
+        provider::models(&self.stores, plugin, config).await
     }
 
     /// Starts a streamed completion; the plugin may reach only the authority (`host:port`) of
@@ -248,7 +274,7 @@ impl Runtime {
         plugin: &ProviderPlugin,
         request: CompletionRequest,
     ) -> Result<CompletionStream, ProviderCallError> {
-        provider::stream(&self.engine, plugin, request).await
+        provider::stream(&self.stores, plugin, request).await
     }
 }
 
@@ -257,86 +283,5 @@ impl Drop for Runtime {
         if let Some(ticker) = self.ticker.take() {
             ticker.stop();
         }
-    }
-}
-
-/// What a command run with [`run_user_command`] printed, and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandOutput {
-    /// Standard output and error, interleaved, cut at the output limit.
-    pub output: String,
-    pub exit_code: Option<i32>,
-    /// The output went past the limit and was cut.
-    pub truncated: bool,
-    pub timed_out: bool,
-}
-
-/// Runs `command` with `bash -c` in `cwd` for the user (`/shell`: the user's own command, not a
-/// plugin's), as the `process` capability runs a plugin's: the process group is killed on
-/// timeout or when the future is dropped.
-pub async fn run_user_command(
-    cwd: PathBuf,
-    command: &str,
-    timeout: Duration,
-    output_limit: u32,
-) -> Result<CommandOutput, String> {
-    let request = bindings::tool::wasmcode::plugin::process::RunRequest {
-        command: command.to_string(),
-        workdir: String::new(),
-        timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
-        output_limit,
-    };
-    let output = process::run(cwd, request).await.map_err(|e| format!("{e:?}"))?;
-    Ok(CommandOutput {
-        output: output.output,
-        exit_code: output.exit_code,
-        truncated: output.truncated,
-        timed_out: output.timed_out,
-    })
-}
-
-/// Refuses every permission: for `describe()` and other calls with nobody to ask.
-pub struct RefuseAll;
-
-impl CallHandler for RefuseAll {
-    fn ask_permission(
-        &self,
-        _call: &CallInfo,
-        ask: PermissionAsk,
-    ) -> BoxFuture<Result<(), PermissionRefusal>> {
-        Box::pin(async move {
-            Err(PermissionRefusal::Denied(format!(
-                "{} is not available here",
-                ask.permission
-            )))
-        })
-    }
-}
-
-/// Advances the engine's epoch every `EPOCH_TICK` on a background thread.
-struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl EpochTicker {
-    fn start(engine: Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("wasm-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })
-            .expect("spawning the epoch thread only fails when the process is out of threads");
-        Self { stop, thread }
-    }
-
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
     }
 }

@@ -9,10 +9,11 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use super::bindings::tool::ToolPluginPre;
-use super::call::CallState;
 use super::error::LoadError;
+use super::fault::trap_reason;
 use super::grants::Grants;
 use super::limits::Limits;
+use super::store::StoreState;
 
 /// The interface a tool plugin must export.
 pub const TOOL_EXPORT: &str = "wasmcode:plugin/tool@0.1.0";
@@ -34,7 +35,7 @@ pub struct ToolPlugin {
     pub limits: Limits,
     /// What the component imports (interface names without versions): its capability request.
     pub imports: Vec<String>,
-    pub(super) pre: ToolPluginPre<CallState>,
+    pub(super) pre: ToolPluginPre<StoreState>,
 }
 
 impl std::fmt::Debug for ToolPlugin {
@@ -80,11 +81,11 @@ pub fn compile_error(name: &str, bytes: &[u8], error: wasmtime::Error) -> LoadEr
 /// and its tools if described.
 pub(super) async fn link(
     engine: &Engine,
-    linker: &Linker<CallState>,
+    linker: &Linker<StoreState>,
     name: &str,
     component: &Component,
-    describe_with: Option<Store<CallState>>,
-) -> Result<(ToolPluginPre<CallState>, Vec<String>, Option<Vec<ToolSpec>>), LoadError> {
+    describe_with: Option<Store<StoreState>>,
+) -> Result<(ToolPluginPre<StoreState>, Vec<String>, Option<Vec<ToolSpec>>), LoadError> {
     if let Err(found) = check_export(engine, component, TOOL_EXPORT) {
         return Err(LoadError::WrongWorld {
             name: name.to_string(),
@@ -110,7 +111,7 @@ pub(super) async fn link(
                     .await
                     .map_err(|e| LoadError::InstantiateTrap {
                         name: name.to_string(),
-                        reason: super::call::trap_reason(&e),
+                        reason: trap_reason(&e),
                     })?;
             let specs = instance
                 .wasmcode_plugin_tool()
@@ -118,7 +119,7 @@ pub(super) async fn link(
                 .await
                 .map_err(|e| LoadError::Describe {
                     name: name.to_string(),
-                    reason: super::call::trap_reason(&e),
+                    reason: trap_reason(&e),
                 })?;
             Some(parse_specs(name, specs)?)
         }

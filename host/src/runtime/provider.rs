@@ -8,11 +8,11 @@
 //! belong to the provider configuration and session layers.
 
 mod convert;
-mod state;
 mod types;
 
 use std::sync::Arc;
 
+use tracing::Instrument;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker, ResourceAny};
 
@@ -22,11 +22,15 @@ pub use types::{
 };
 
 use super::bindings::provider::{ProviderPlugin as Instance, ProviderPluginPre};
+use super::capability::http::base_url_authority;
 use super::error::{LoadError, ProviderCallError};
-use super::grants::base_url_authority;
+use super::fault::trap_reason;
+use super::grants::{FsAccess, Grants};
 use super::limits::Limits;
+use super::meter::Metering;
 use super::plugin::{check_export, interface_names, pre_link};
-pub(super) use state::{ProviderState, linker};
+use super::span::CallSpan;
+use super::store::{StoreSpec, StoreState, Stores};
 
 /// The interface a provider plugin must export.
 pub const PROVIDER_EXPORT: &str = "wasmcode:plugin/provider@0.1.0";
@@ -39,7 +43,7 @@ pub struct ProviderPlugin {
     pub limits: Limits,
     /// What the component imports (interface names without versions).
     pub imports: Vec<String>,
-    pre: ProviderPluginPre<ProviderState>,
+    pre: ProviderPluginPre<StoreState>,
 }
 
 impl std::fmt::Debug for ProviderPlugin {
@@ -57,7 +61,8 @@ impl std::fmt::Debug for ProviderPlugin {
 /// implements the world.
 pub(super) async fn load(
     engine: &Engine,
-    linker: &Linker<ProviderState>,
+    stores: &Stores,
+    linker: &Linker<StoreState>,
     name: &str,
     component: &Component,
     limits: Limits,
@@ -73,13 +78,14 @@ pub(super) async fn load(
     let pre = ProviderPluginPre::new(instance_pre)
         .map_err(|e| not_a_provider(format!("an incompatible `provider` interface ({e:#})")))?;
     let name: Arc<str> = name.into();
-    let mut store = state::new_store(engine, &name, limits, Default::default());
+    let trapped = |reason: String| LoadError::InstantiateTrap {
+        name: name.to_string(),
+        reason,
+    };
+    let mut store = new_store(stores, &name, limits, &no_grants()).map_err(trapped)?;
     pre.instantiate_async(&mut store)
         .await
-        .map_err(|e| LoadError::InstantiateTrap {
-            name: name.to_string(),
-            reason: super::call::trap_reason(&e),
-        })?;
+        .map_err(|e| trapped(trap_reason(&e)))?;
     Ok(ProviderPlugin {
         name,
         limits,
@@ -91,11 +97,25 @@ pub(super) async fn load(
 /// The models `config` declares, as the plugin reads them. No network: the store may reach
 /// nothing.
 pub(super) async fn models(
-    engine: &Engine,
+    stores: &Stores,
     plugin: &ProviderPlugin,
     config: &ProviderConfig,
 ) -> Result<Vec<ModelInfo>, ProviderCallError> {
-    let mut store = state::new_store(engine, &plugin.name, plugin.limits, Default::default());
+    let span = CallSpan::operation(&plugin.name, "models");
+    let result = list_models(stores, plugin, config)
+        .instrument(span.span().clone())
+        .await;
+    span.finish(&result, ProviderCallError::kind);
+    result
+}
+
+async fn list_models(
+    stores: &Stores,
+    plugin: &ProviderPlugin,
+    config: &ProviderConfig,
+) -> Result<Vec<ModelInfo>, ProviderCallError> {
+    let mut store = new_store(stores, &plugin.name, plugin.limits, &no_grants())
+        .map_err(|reason| not_started(plugin, reason))?;
     let instance = match plugin.pre.instantiate_async(&mut store).await {
         Ok(instance) => instance,
         Err(e) => return Err(fault(plugin, &store, &e, true)),
@@ -113,17 +133,48 @@ pub(super) async fn models(
 /// Starts a stream: a store allowed to reach exactly the base URL's authority, an instance, and
 /// the plugin's `stream`, which returns once the upstream accepted the request.
 pub(super) async fn stream(
-    engine: &Engine,
+    stores: &Stores,
     plugin: &ProviderPlugin,
     request: CompletionRequest,
 ) -> Result<CompletionStream, ProviderCallError> {
+    let span = CallSpan::operation(&plugin.name, "stream");
+    match open(stores, plugin, request)
+        .instrument(span.span().clone())
+        .await
+    {
+        Ok(live) => Ok(CompletionStream {
+            plugin: plugin.name.clone(),
+            limits: plugin.limits,
+            live: Some(live),
+            reading: false,
+            span: Some(span),
+        }),
+        Err(error) => {
+            span.close(error.kind());
+            Err(error)
+        }
+    }
+}
+
+/// The stream's store and instance, and the guest's `completion-stream` once the upstream
+/// accepted the request.
+async fn open(
+    stores: &Stores,
+    plugin: &ProviderPlugin,
+    request: CompletionRequest,
+) -> Result<Live, ProviderCallError> {
     let authority =
         base_url_authority(&request.config.base_url).map_err(|reason| ProviderCallError::InvalidBaseUrl {
             plugin: plugin.name.to_string(),
             url: request.config.base_url.clone(),
             reason,
         })?;
-    let mut store = state::new_store(engine, &plugin.name, plugin.limits, [authority].into());
+    let grants = Grants {
+        http: [authority].into(),
+        ..no_grants()
+    };
+    let mut store = new_store(stores, &plugin.name, plugin.limits, &grants)
+        .map_err(|reason| not_started(plugin, reason))?;
     let instance = match plugin.pre.instantiate_async(&mut store).await {
         Ok(instance) => instance,
         Err(e) => return Err(fault(plugin, &store, &e, true)),
@@ -133,24 +184,55 @@ pub(super) async fn stream(
         .call_stream(&mut store, &request.into())
         .await;
     match started {
-        Ok(Ok(handle)) => Ok(CompletionStream {
-            plugin: plugin.name.clone(),
-            limits: plugin.limits,
-            live: Some(Live {
-                store,
-                instance,
-                handle,
-            }),
-            reading: false,
+        Ok(Ok(handle)) => Ok(Live {
+            store,
+            instance,
+            handle,
         }),
         Ok(Err(error)) => Err(convert::provider_error(&plugin.name, error)),
         Err(e) => Err(fault(plugin, &store, &e, false)),
     }
 }
 
+/// What a provider's store may use: no filesystem, no process, and no network unless the caller
+/// adds its base URL's authority.
+fn no_grants() -> Grants {
+    Grants {
+        filesystem: FsAccess::None,
+        http: Default::default(),
+        process: false,
+    }
+}
+
+/// A store for one provider call (or one whole stream): its deadline counts guest code only.
+fn new_store(
+    stores: &Stores,
+    plugin: &Arc<str>,
+    limits: Limits,
+    grants: &Grants,
+) -> Result<wasmtime::Store<StoreState>, String> {
+    stores
+        .new_store(StoreSpec {
+            plugin,
+            grants,
+            limits,
+            metering: Metering::GuestCode,
+            project_root: None,
+            caller: None,
+        })
+        .map_err(|e| e.0)
+}
+
+fn not_started(plugin: &ProviderPlugin, reason: String) -> ProviderCallError {
+    ProviderCallError::Instantiate {
+        plugin: plugin.name.to_string(),
+        reason,
+    }
+}
+
 fn fault(
     plugin: &ProviderPlugin,
-    store: &wasmtime::Store<ProviderState>,
+    store: &wasmtime::Store<StoreState>,
     error: &wasmtime::Error,
     instantiating: bool,
 ) -> ProviderCallError {
@@ -165,7 +247,7 @@ fn fault(
 
 /// What a running stream holds: its store, its instance and the guest's `completion-stream`.
 struct Live {
-    store: wasmtime::Store<ProviderState>,
+    store: wasmtime::Store<StoreState>,
     instance: Instance,
     handle: ResourceAny,
 }
@@ -174,12 +256,15 @@ struct Live {
 pub struct CompletionStream {
     plugin: Arc<str>,
     limits: Limits,
-    /// `None` once the stream has ended: the instance and the connection are released then, not
-    /// when the stream is dropped.
+    /// `None` once the stream has ended: the instance is released then, not when the stream is
+    /// dropped (the guest let go of the response at its end, and its connection went back to the
+    /// runtime's pool).
     live: Option<Live>,
     /// A `next()` is in progress. If one is found set, the previous `next()` was cancelled
     /// mid-call, which leaves the instance unusable.
     reading: bool,
+    /// The stream's tracing span, from its start to its end; closed with the outcome.
+    span: Option<CallSpan>,
 }
 
 impl std::fmt::Debug for CompletionStream {
@@ -201,6 +286,20 @@ impl CompletionStream {
     /// Cancelling this future (dropping it before it completes) ends the stream: the following
     /// call returns [`ProviderCallError::Interrupted`].
     pub async fn next(&mut self) -> Option<Result<StreamEvent, ProviderCallError>> {
+        let span = self
+            .span
+            .as_ref()
+            .map_or_else(tracing::Span::none, |s| s.span().clone());
+        let next = self.advance().instrument(span).await;
+        match &next {
+            Some(Ok(_)) => {}
+            None => self.end("ok"),
+            Some(Err(error)) => self.end(error.kind()),
+        }
+        next
+    }
+
+    async fn advance(&mut self) -> Option<Result<StreamEvent, ProviderCallError>> {
         if std::mem::take(&mut self.reading) {
             self.live = None;
             return Some(Err(ProviderCallError::Interrupted {
@@ -231,5 +330,12 @@ impl CompletionStream {
         };
         self.live = None;
         outcome
+    }
+
+    /// The stream is over: its span closes with `outcome` (once).
+    fn end(&mut self, outcome: &'static str) {
+        if let Some(span) = self.span.take() {
+            span.close(outcome);
+        }
     }
 }

@@ -703,3 +703,67 @@ async fn tools_and_providers_load_only_as_what_they_are() {
         "tool loading never sees a provider"
     );
 }
+
+/// The runtime's HTTP client keeps upstream connections in a pool shared by every store: a
+/// session's successive model calls go over one connection, even back to back.
+#[tokio::test]
+async fn successive_streams_reuse_one_upstream_connection() {
+    for name in PROVIDERS {
+        let llm = FakeLlm::start().await;
+        let plugin = first_party_provider(name).await;
+        for turn in 0..5 {
+            llm.push(Reply::text([format!("turn {turn}")]));
+            let events = collect(start(&plugin, ask(&llm, "hi")).await.expect("the stream starts")).await;
+            assert_eq!(
+                events[0],
+                StreamEvent::TextDelta(format!("turn {turn}")),
+                "{name}"
+            );
+        }
+        assert_eq!(llm.turn_requests().len(), 5, "{name}");
+        assert_eq!(llm.connections(), 1, "{name}: five streams, one connection");
+    }
+}
+
+/// A stream dropped mid-answer takes its connection down with it (the upstream stops sending,
+/// and nothing half-read goes back to the pool); the next streams work, over a new connection.
+#[tokio::test]
+async fn an_aborted_stream_leaves_no_half_read_connection_to_reuse() {
+    for name in PROVIDERS {
+        let llm = FakeLlm::start().await;
+        let plugin = first_party_provider(name).await;
+        llm.push(Reply::text(["first"]));
+        collect(start(&plugin, ask(&llm, "hi")).await.expect("the stream starts")).await;
+
+        // Aborted mid-answer, on the pooled connection.
+        llm.push(Reply::text(["Partial", " answer"]).then_hang());
+        let mut stream = start(&plugin, ask(&llm, "hi")).await.expect("the stream starts");
+        let first = stream.next().await.expect("an event").expect("a text delta");
+        assert_eq!(first, StreamEvent::TextDelta("Partial".into()), "{name}");
+        assert_eq!(
+            llm.connections(),
+            1,
+            "{name}: the second stream reused the first connection"
+        );
+        drop(stream);
+        assert!(
+            llm.wait_for_disconnects(1, Duration::from_secs(5)).await,
+            "{name}: the upstream never saw the client go away"
+        );
+
+        for turn in 0..2 {
+            llm.push(Reply::text([format!("after {turn}")]));
+            let events = collect(start(&plugin, ask(&llm, "hi")).await.expect("the stream starts")).await;
+            assert_eq!(
+                events.last(),
+                Some(&StreamEvent::Finish(FinishReason::Stop)),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            llm.connections(),
+            2,
+            "{name}: one new connection after the aborted one"
+        );
+    }
+}

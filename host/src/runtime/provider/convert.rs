@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::super::bindings::provider::exports::wasmcode::plugin::provider as wit;
-use super::super::call::{GuestFault, classify};
 use super::super::error::ProviderCallError;
+use super::super::fault::{GuestFault, classify};
 use super::super::limits::Limits;
 use super::types::*;
 

@@ -1,5 +1,6 @@
-//! The `process` capability: runs a shell command in the project, with a timeout, an output
-//! cap, and the whole process group killed when the call times out or is cancelled.
+//! Running one shell command for the process capability: `bash -c` in a directory of the
+//! project, with a timeout, an output cap, and the whole process group killed when the call times
+//! out or is cancelled.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::bindings::tool::wasmcode::plugin::process::{ProcessError, RunOutput, RunRequest};
+use crate::runtime::bindings::tool::wasmcode::plugin::process::{ProcessError, RunOutput, RunRequest};
 
 /// How long to keep reading output after the shell exits: background jobs it left behind may
 /// still hold the pipes open, and waiting for them would hang the call.
