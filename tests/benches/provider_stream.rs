@@ -124,7 +124,7 @@ fn bench(c: &mut Criterion) {
     );
     let component_stream = || async {
         let mut stream = runtime
-            .provider_stream(&openai, black_box(request.clone()))
+            .provider_stream(&openai, black_box(&request))
             .await
             .expect("the stream starts");
         let mut texts = Vec::with_capacity(CHUNKS);

@@ -198,7 +198,7 @@ impl ModelStream<'_> {
             let stream = self
                 .client
                 .runtime
-                .provider_stream(&plugin, self.request.clone())
+                .provider_stream(&plugin, &self.request)
                 .await
                 .map_err(Failure::Call)?;
             self.open = Some(stream);

@@ -272,7 +272,7 @@ impl Runtime {
     pub async fn provider_stream(
         &self,
         plugin: &ProviderPlugin,
-        request: CompletionRequest,
+        request: &CompletionRequest,
     ) -> Result<CompletionStream, ProviderCallError> {
         provider::stream(&self.stores, plugin, request).await
     }

@@ -22,6 +22,7 @@ pub use types::{
 };
 
 use super::bindings::provider::{ProviderPlugin as Instance, ProviderPluginPre};
+use convert::wit_request;
 use super::capability::http::base_url_authority;
 use super::error::{LoadError, ProviderCallError};
 use super::fault::trap_reason;
@@ -135,7 +136,7 @@ async fn list_models(
 pub(super) async fn stream(
     stores: &Stores,
     plugin: &ProviderPlugin,
-    request: CompletionRequest,
+    request: &CompletionRequest,
 ) -> Result<CompletionStream, ProviderCallError> {
     let span = CallSpan::operation(&plugin.name, "stream");
     match open(stores, plugin, request)
@@ -161,7 +162,7 @@ pub(super) async fn stream(
 async fn open(
     stores: &Stores,
     plugin: &ProviderPlugin,
-    request: CompletionRequest,
+    request: &CompletionRequest,
 ) -> Result<Live, ProviderCallError> {
     let authority =
         base_url_authority(&request.config.base_url).map_err(|reason| ProviderCallError::InvalidBaseUrl {
@@ -181,7 +182,7 @@ async fn open(
     };
     let started = instance
         .wasmcode_plugin_provider()
-        .call_stream(&mut store, &request.into())
+        .call_stream(&mut store, &wit_request(request))
         .await;
     match started {
         Ok(Ok(handle)) => Ok(Live {

@@ -63,8 +63,8 @@ impl Tool for EditTool {
         edit::ask_and_write(ctx, &relative, &shown, &diff, &after)?;
 
         Ok(
-            Output::new(edit::project_path(&relative), "Edit applied successfully.").metadata(
-                serde_json::json!({
+            Output::new(edit::project_path(&relative), "Edit applied successfully.")
+                .metadata(serde_json::json!({
                     "diagnostics": {},
                     "diff": diff.patch,
                     "filediff": {
@@ -74,9 +74,8 @@ impl Tool for EditTool {
                         "deletions": diff.deletions,
                     },
                     "truncated": false,
-                }),
-            )
-            .changed(shown),
+                }))
+                .changed(shown),
         )
     }
 }

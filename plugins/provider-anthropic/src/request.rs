@@ -2,25 +2,27 @@
 //! tool calls as `tool_use` blocks, tool results as `tool_result` blocks of a user message, and
 //! consecutive messages of one role merged, as the API requires alternating roles.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
 use wasmcode_provider_support::wit::{CompletionRequest, ContentPart, ProviderError, Role};
-use wasmcode_provider_support::{add_options, models, parse_json, request_options};
+use wasmcode_provider_support::{RequestBody, add_options, models, parse_json, request_options};
 
 /// What to ask for when neither the request nor the configured model says: the API requires a
 /// value, and every Claude model accepts this one.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-pub fn body(request: &CompletionRequest) -> Result<Value, ProviderError> {
+/// The body of `request`: its messages encoded from the request as they are (see
+/// [`RequestBody`]).
+pub fn body(request: &CompletionRequest) -> Result<RequestBody<Vec<ApiMessage<'_>>>, ProviderError> {
     let max_tokens = request
         .max_tokens
         .or_else(|| models::output_limit(&request.config, &request.model))
         .unwrap_or(DEFAULT_MAX_TOKENS);
-    let mut body = json!({
-        "model": request.model,
-        "max_tokens": max_tokens,
-        "messages": messages(request)?,
-        "stream": true,
-    });
+    let mut fields = Map::new();
+    fields.insert("model".into(), json!(request.model));
+    fields.insert("max_tokens".into(), json!(max_tokens));
+    fields.insert("stream".into(), json!(true));
     let system: Vec<Value> = request
         .system
         .iter()
@@ -28,10 +30,10 @@ pub fn body(request: &CompletionRequest) -> Result<Value, ProviderError> {
         .map(|s| json!({"type": "text", "text": s}))
         .collect();
     if !system.is_empty() {
-        body["system"] = Value::Array(system);
+        fields.insert("system".into(), Value::Array(system));
     }
     if let Some(temperature) = request.temperature {
-        body["temperature"] = json!(decimal(temperature));
+        fields.insert("temperature".into(), json!(decimal(temperature)));
     }
     if !request.tools.is_empty() {
         let tools = request
@@ -45,15 +47,46 @@ pub fn body(request: &CompletionRequest) -> Result<Value, ProviderError> {
                 Ok(json!({"name": tool.name, "description": tool.description, "input_schema": schema}))
             })
             .collect::<Result<Vec<_>, ProviderError>>()?;
-        body["tools"] = Value::Array(tools);
+        fields.insert("tools".into(), Value::Array(tools));
     }
-    add_options(&mut body, request_options(request)?);
-    Ok(body)
+    add_options(&mut fields, request_options(request)?);
+    Ok(RequestBody {
+        fields,
+        messages: messages(request)?,
+    })
 }
 
 /// An `f32` as the decimal it was written as (`0.7`, not `0.699999988079071`).
 fn decimal(value: f32) -> f64 {
     value.to_string().parse().unwrap_or(f64::from(value))
+}
+
+/// One message of the API's `messages`, borrowing the request's text.
+#[derive(Debug, Serialize)]
+pub struct ApiMessage<'a> {
+    role: &'static str,
+    content: Vec<Block<'a>>,
+}
+
+/// A content block.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Block<'a> {
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        /// The arguments as the JSON the model wrote, embedded as they are.
+        input: &'a RawValue,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: &'a str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+    },
 }
 
 /// The API's role for a message: tool results travel in user messages.
@@ -64,8 +97,8 @@ fn api_role(role: Role) -> &'static str {
     }
 }
 
-fn messages(request: &CompletionRequest) -> Result<Vec<Value>, ProviderError> {
-    let mut out: Vec<(&'static str, Vec<Value>)> = Vec::new();
+fn messages(request: &CompletionRequest) -> Result<Vec<ApiMessage<'_>>, ProviderError> {
+    let mut out: Vec<ApiMessage<'_>> = Vec::new();
     for message in &request.messages {
         let role = api_role(message.role);
         let mut blocks = Vec::with_capacity(message.content.len());
@@ -78,48 +111,59 @@ fn messages(request: &CompletionRequest) -> Result<Vec<Value>, ProviderError> {
             continue;
         }
         match out.last_mut() {
-            Some((last_role, last_blocks)) if *last_role == role => last_blocks.extend(blocks),
-            _ => out.push((role, blocks)),
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => out.push(ApiMessage {
+                role,
+                content: blocks,
+            }),
         }
     }
-    Ok(out
-        .into_iter()
-        .map(|(role, mut blocks)| {
-            // A user message that answers tool calls must start with the results.
-            blocks.sort_by_key(|b| b["type"] != "tool_result");
-            json!({"role": role, "content": blocks})
-        })
-        .collect())
+    for message in &mut out {
+        // A user message that answers tool calls must start with the results.
+        message
+            .content
+            .sort_by_key(|b| !matches!(b, Block::ToolResult { .. }));
+    }
+    Ok(out)
 }
 
-fn block(role: Role, part: &ContentPart) -> Result<Option<Value>, ProviderError> {
+/// The empty object, for a tool call the model gave no arguments.
+fn no_arguments() -> &'static RawValue {
+    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| RawValue::from_string("{}".into()).unwrap_or_default())
+}
+
+fn block(role: Role, part: &ContentPart) -> Result<Option<Block<'_>>, ProviderError> {
     Ok(match part {
         // The API refuses empty text blocks.
         ContentPart::Text(text) if text.is_empty() => None,
-        ContentPart::Text(text) => Some(json!({"type": "text", "text": text})),
+        ContentPart::Text(text) => Some(Block::Text { text }),
         // Thinking blocks can only be sent back with the signature the API gave them, which the
         // session does not keep; the API accepts a history without them.
         ContentPart::Reasoning(_) => None,
         ContentPart::ToolCall(call) if matches!(role, Role::Assistant) => {
             let input = if call.arguments_json.trim().is_empty() {
-                json!({})
+                no_arguments()
             } else {
-                parse_json(
-                    &call.arguments_json,
-                    &format!("the arguments of tool call `{}`", call.id),
-                )?
+                serde_json::from_str::<&RawValue>(&call.arguments_json).map_err(|e| {
+                    ProviderError::InvalidRequest(format!(
+                        "the arguments of tool call `{}` are not JSON: {e}",
+                        call.id
+                    ))
+                })?
             };
-            Some(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}))
+            Some(Block::ToolUse {
+                id: &call.id,
+                name: &call.name,
+                input,
+            })
         }
         ContentPart::ToolCall(_) => None,
-        ContentPart::ToolResult(result) => {
-            let mut block =
-                json!({"type": "tool_result", "tool_use_id": result.call_id, "content": result.output});
-            if result.is_error {
-                block["is_error"] = json!(true);
-            }
-            Some(block)
-        }
+        ContentPart::ToolResult(result) => Some(Block::ToolResult {
+            tool_use_id: &result.call_id,
+            content: &result.output,
+            is_error: result.is_error,
+        }),
     })
 }
 
@@ -128,6 +172,11 @@ mod tests {
     use wasmcode_provider_support::wit::{Message, ProviderConfig, ToolCall, ToolDefinition, ToolResult};
 
     use super::*;
+
+    /// The body as the JSON it is sent as.
+    fn encoded(request: &CompletionRequest) -> Result<Value, ProviderError> {
+        body(request).map(|body| serde_json::to_value(&body).unwrap_or_default())
+    }
 
     fn config(options: Value) -> ProviderConfig {
         ProviderConfig {
@@ -200,7 +249,7 @@ mod tests {
 
     #[test]
     fn builds_a_messages_request() {
-        let body = body(&conversation()).expect("a valid request");
+        let body = encoded(&conversation()).expect("a valid request");
         assert_eq!(
             body,
             json!({
@@ -233,7 +282,7 @@ mod tests {
     fn tool_results_come_first_in_a_merged_user_message() {
         let mut request = conversation();
         request.messages.swap(2, 3);
-        let body = body(&request).expect("a valid request");
+        let body = encoded(&request).expect("a valid request");
         let types: Vec<&str> = body["messages"][2]["content"]
             .as_array()
             .expect("blocks")
@@ -247,9 +296,9 @@ mod tests {
     fn max_tokens_from_the_request_then_the_configured_model() {
         let mut request = conversation();
         request.config = config(json!({"models": {"claude-sonnet-4-5": {"limit": {"output": 64000}}}}));
-        assert_eq!(body(&request).expect("valid")["max_tokens"], 64000);
+        assert_eq!(encoded(&request).expect("valid")["max_tokens"], 64000);
         request.max_tokens = Some(100);
-        assert_eq!(body(&request).expect("valid")["max_tokens"], 100);
+        assert_eq!(encoded(&request).expect("valid")["max_tokens"], 100);
     }
 
     #[test]
@@ -257,7 +306,7 @@ mod tests {
         let mut request = conversation();
         request.options_json = r#"{"thinking":{"type":"enabled","budget_tokens":1024}}"#.into();
         request.temperature = Some(0.3);
-        let body = body(&request).expect("valid");
+        let body = encoded(&request).expect("valid");
         assert_eq!(body["thinking"]["budget_tokens"], 1024);
         assert_eq!(body["temperature"], 0.3);
     }
@@ -270,6 +319,6 @@ mod tests {
             name: "read".into(),
             arguments_json: "{broken".into(),
         });
-        assert!(matches!(body(&request), Err(ProviderError::InvalidRequest(m)) if m.contains("toolu_1")));
+        assert!(matches!(encoded(&request), Err(ProviderError::InvalidRequest(m)) if m.contains("toolu_1")));
     }
 }

@@ -2,30 +2,31 @@
 //! `@ai-sdk/openai-compatible` sends: `{model, max_tokens, messages, stream: true,
 //! stream_options: {include_usage: true}, tools, tool_choice: "auto"}`.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
 use wasmcode_provider_support::wit::{CompletionRequest, ContentPart, Message, ProviderError, Role};
-use wasmcode_provider_support::{add_options, parse_json, request_options};
+use wasmcode_provider_support::{RequestBody, add_options, parse_json, request_options};
 
-pub fn body(request: &CompletionRequest) -> Result<Value, ProviderError> {
+/// The body of `request`: its messages encoded from the request as they are (see
+/// [`RequestBody`]).
+pub fn body(request: &CompletionRequest) -> Result<RequestBody<Vec<ChatMessage<'_>>>, ProviderError> {
     let mut messages = Vec::with_capacity(request.system.len() + request.messages.len());
     for system in request.system.iter().filter(|s| !s.is_empty()) {
-        messages.push(json!({"role": "system", "content": system}));
+        messages.push(ChatMessage::System { content: system });
     }
     for message in &request.messages {
         push_message(message, &mut messages);
     }
-    let mut body = json!({
-        "model": request.model,
-        "messages": messages,
-        "stream": true,
-        // Without it, most servers never report usage on a stream.
-        "stream_options": {"include_usage": true},
-    });
+    let mut fields = Map::new();
+    fields.insert("model".into(), json!(request.model));
+    fields.insert("stream".into(), json!(true));
+    // Without it, most servers never report usage on a stream.
+    fields.insert("stream_options".into(), json!({"include_usage": true}));
     if let Some(max_tokens) = request.max_tokens {
-        body["max_tokens"] = json!(max_tokens);
+        fields.insert("max_tokens".into(), json!(max_tokens));
     }
     if let Some(temperature) = request.temperature {
-        body["temperature"] = json!(decimal(temperature));
+        fields.insert("temperature".into(), json!(decimal(temperature)));
     }
     if !request.tools.is_empty() {
         let tools = request
@@ -42,11 +43,11 @@ pub fn body(request: &CompletionRequest) -> Result<Value, ProviderError> {
                 }))
             })
             .collect::<Result<Vec<_>, ProviderError>>()?;
-        body["tools"] = Value::Array(tools);
-        body["tool_choice"] = json!("auto");
+        fields.insert("tools".into(), Value::Array(tools));
+        fields.insert("tool_choice".into(), json!("auto"));
     }
-    add_options(&mut body, request_options(request)?);
-    Ok(body)
+    add_options(&mut fields, request_options(request)?);
+    Ok(RequestBody { fields, messages })
 }
 
 /// An `f32` as the decimal it was written as (`0.7`, not `0.699999988079071`).
@@ -54,11 +55,66 @@ fn decimal(value: f32) -> f64 {
     value.to_string().parse().unwrap_or(f64::from(value))
 }
 
-fn push_message(message: &Message, out: &mut Vec<Value>) {
+/// One message of the API's `messages`, borrowing the request's text.
+#[derive(Debug, Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum ChatMessage<'a> {
+    System {
+        content: &'a str,
+    },
+    User {
+        content: UserContent<'a>,
+    },
+    Assistant {
+        /// `null` when the message only calls tools.
+        content: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<ToolCallOut<'a>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: &'a str,
+    },
+}
+
+/// A user message's content: one text as a string, several as text parts.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum UserContent<'a> {
+    Text(&'a str),
+    Parts(Vec<TextPart<'a>>),
+}
+
+#[derive(Debug, Serialize)]
+pub struct TextPart<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ToolCallOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionCall<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FunctionCall<'a> {
+    name: &'a str,
+    /// The arguments as the JSON text the model wrote.
+    arguments: &'a str,
+}
+
+fn push_message<'a>(message: &'a Message, out: &mut Vec<ChatMessage<'a>>) {
     // Tool results are messages of their own in this API, whichever message carried them.
     for part in &message.content {
         if let ContentPart::ToolResult(result) = part {
-            out.push(json!({"role": "tool", "tool_call_id": result.call_id, "content": result.output}));
+            out.push(ChatMessage::Tool {
+                tool_call_id: &result.call_id,
+                content: &result.output,
+            });
         }
     }
     match message.role {
@@ -73,11 +129,14 @@ fn push_message(message: &Message, out: &mut Vec<Value>) {
                 .collect();
             match texts.as_slice() {
                 [] => {}
-                [one] => out.push(json!({"role": "user", "content": one})),
-                many => {
-                    let parts: Vec<Value> = many.iter().map(|t| json!({"type": "text", "text": t})).collect();
-                    out.push(json!({"role": "user", "content": parts}));
-                }
+                [one] => out.push(ChatMessage::User {
+                    content: UserContent::Text(one),
+                }),
+                many => out.push(ChatMessage::User {
+                    content: UserContent::Parts(
+                        many.iter().map(|text| TextPart { kind: "text", text }).collect(),
+                    ),
+                }),
             }
         }
         Role::Assistant => {
@@ -92,25 +151,27 @@ fn push_message(message: &Message, out: &mut Vec<Value>) {
                         } else {
                             call.arguments_json.as_str()
                         };
-                        tool_calls.push(json!({
-                            "id": call.id,
-                            "type": "function",
-                            "function": {"name": call.name, "arguments": arguments},
-                        }));
+                        tool_calls.push(ToolCallOut {
+                            id: &call.id,
+                            kind: "function",
+                            function: FunctionCall {
+                                name: &call.name,
+                                arguments,
+                            },
+                        });
                     }
                     // Reasoning is not sent back: the API has no field for it, and some
                     // compatible servers refuse one.
                     ContentPart::Reasoning(_) | ContentPart::ToolResult(_) => {}
                 }
             }
-            if tool_calls.is_empty() {
-                if !text.is_empty() {
-                    out.push(json!({"role": "assistant", "content": text}));
-                }
-            } else {
-                let content = if text.is_empty() { Value::Null } else { json!(text) };
-                out.push(json!({"role": "assistant", "content": content, "tool_calls": tool_calls}));
+            if tool_calls.is_empty() && text.is_empty() {
+                return;
             }
+            out.push(ChatMessage::Assistant {
+                content: (!text.is_empty()).then_some(text),
+                tool_calls,
+            });
         }
         // Only the tool results above: a tool message has nothing else.
         Role::Tool => {}
@@ -122,6 +183,11 @@ mod tests {
     use wasmcode_provider_support::wit::{ProviderConfig, ToolCall, ToolDefinition, ToolResult};
 
     use super::*;
+
+    /// The body as the JSON it is sent as.
+    fn encoded(request: &CompletionRequest) -> Result<Value, ProviderError> {
+        body(request).map(|body| serde_json::to_value(&body).unwrap_or_default())
+    }
 
     fn request() -> CompletionRequest {
         CompletionRequest {
@@ -172,7 +238,7 @@ mod tests {
 
     #[test]
     fn builds_the_body_opencode_sends() {
-        let body = body(&request()).expect("a valid request");
+        let body = encoded(&request()).expect("a valid request");
         assert_eq!(
             body,
             json!({
@@ -219,7 +285,7 @@ mod tests {
                 content: vec![ContentPart::Text("Done.".into())],
             },
         ];
-        let body = body(&request).expect("a valid request");
+        let body = encoded(&request).expect("a valid request");
         assert_eq!(
             body["messages"].as_array().expect("messages")[2..],
             [
@@ -234,6 +300,6 @@ mod tests {
     fn a_schema_that_is_not_json_is_an_invalid_request() {
         let mut request = request();
         request.tools[0].parameters_schema = "{oops".into();
-        assert!(matches!(body(&request), Err(ProviderError::InvalidRequest(m)) if m.contains("`read`")));
+        assert!(matches!(encoded(&request), Err(ProviderError::InvalidRequest(m)) if m.contains("`read`")));
     }
 }

@@ -69,7 +69,7 @@ fn split_url(url: &str) -> Result<Target<'_>, ProviderError> {
 pub fn post_json(
     config: &ProviderConfig,
     path: &str,
-    body: &serde_json::Value,
+    body: &impl serde::Serialize,
     extra: Vec<(String, String)>,
 ) -> Result<ResponseBody, ProviderError> {
     let bytes = serde_json::to_vec(body)

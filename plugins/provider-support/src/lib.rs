@@ -139,11 +139,42 @@ pub fn request_options(
     }
 }
 
+/// A request body: the plugin's own fields and the options as a JSON object, and the message list
+/// encoded straight from borrowed, typed values. The conversation is most of a request and grows
+/// with the session; encoding it without building a `serde_json::Value` tree first keeps each
+/// model call's cost low however long the session is.
+#[derive(Debug)]
+pub struct RequestBody<M> {
+    /// Everything but the messages, in order (`model`, `stream`, `tools`, options, ...).
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub messages: M,
+}
+
+impl<M: serde::Serialize> serde::Serialize for RequestBody<M> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(self.fields.len() + 1))?;
+        for (key, value) in &self.fields {
+            map.serialize_entry(key, value)?;
+            if key == "model" {
+                map.serialize_entry("messages", &self.messages)?;
+            }
+        }
+        if !self.fields.contains_key("model") {
+            map.serialize_entry("messages", &self.messages)?;
+        }
+        map.end()
+    }
+}
+
 /// Adds `options` to a request body object without replacing the fields the plugin set itself
 /// (model, messages, stream, ...): those define the request and are not options.
-pub fn add_options(body: &mut serde_json::Value, options: serde_json::Map<String, serde_json::Value>) {
-    if let serde_json::Value::Object(fields) = body {
-        for (key, value) in options {
+pub fn add_options(
+    fields: &mut serde_json::Map<String, serde_json::Value>,
+    options: serde_json::Map<String, serde_json::Value>,
+) {
+    for (key, value) in options {
+        if key != "messages" {
             fields.entry(key).or_insert(value);
         }
     }
@@ -188,17 +219,26 @@ mod tests {
         );
     }
 
+    fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        match value {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        }
+    }
+
     #[test]
     fn options_never_replace_what_the_plugin_set() {
-        let mut body = serde_json::json!({"model": "m", "stream": true});
-        let options = serde_json::json!({"model": "other", "reasoning_effort": "high"});
-        let serde_json::Value::Object(options) = options else {
-            unreachable!("an object literal")
+        let mut fields = object(serde_json::json!({"model": "m", "stream": true}));
+        let options =
+            object(serde_json::json!({"model": "other", "messages": [], "reasoning_effort": "high"}));
+        add_options(&mut fields, options);
+        let body = RequestBody {
+            fields,
+            messages: ["hi"],
         };
-        add_options(&mut body, options);
         assert_eq!(
-            body,
-            serde_json::json!({"model": "m", "stream": true, "reasoning_effort": "high"})
+            serde_json::to_string(&body).ok().as_deref(),
+            Some(r#"{"model":"m","messages":["hi"],"stream":true,"reasoning_effort":"high"}"#)
         );
     }
 

@@ -34,7 +34,7 @@ async fn start(
     plugin: &ProviderPlugin,
     request: CompletionRequest,
 ) -> Result<CompletionStream, ProviderCallError> {
-    runtime().provider_stream(plugin, request).await
+    runtime().provider_stream(plugin, &request).await
 }
 
 /// Every event of a stream that must succeed.

@@ -59,49 +59,46 @@ impl From<wit::ToolCall> for ToolInvocation {
     }
 }
 
-impl From<ContentPart> for wit::ContentPart {
-    fn from(part: ContentPart) -> Self {
-        match part {
-            ContentPart::Text(text) => Self::Text(text),
-            ContentPart::Reasoning(text) => Self::Reasoning(text),
-            ContentPart::ToolCall(call) => Self::ToolCall(call.into()),
-            ContentPart::ToolResult(result) => Self::ToolResult(wit::ToolResult {
-                call_id: result.call_id,
-                name: result.name,
-                output: result.output,
-                is_error: result.is_error,
-            }),
-        }
+/// The request as the plugin receives it, copied once from the caller's (which a retry reuses).
+pub(in crate::runtime) fn wit_request(request: &CompletionRequest) -> wit::CompletionRequest {
+    wit::CompletionRequest {
+        config: (&request.config).into(),
+        model: request.model.clone(),
+        system: request.system.clone(),
+        messages: request
+            .messages
+            .iter()
+            .map(|message| wit::Message {
+                role: message.role.into(),
+                content: message.content.iter().map(wit_part).collect(),
+            })
+            .collect(),
+        tools: request
+            .tools
+            .iter()
+            .map(|tool| wit::ToolDefinition {
+                name: tool.name.clone(),
+                description: tool.description.clone(),
+                parameters_schema: tool.parameters.to_string(),
+            })
+            .collect(),
+        max_tokens: request.max_tokens,
+        temperature: request.temperature,
+        options_json: json_text(&request.options),
     }
 }
 
-impl From<CompletionRequest> for wit::CompletionRequest {
-    fn from(request: CompletionRequest) -> Self {
-        Self {
-            config: (&request.config).into(),
-            model: request.model,
-            system: request.system,
-            messages: request
-                .messages
-                .into_iter()
-                .map(|message| wit::Message {
-                    role: message.role.into(),
-                    content: message.content.into_iter().map(Into::into).collect(),
-                })
-                .collect(),
-            tools: request
-                .tools
-                .into_iter()
-                .map(|tool| wit::ToolDefinition {
-                    name: tool.name,
-                    description: tool.description,
-                    parameters_schema: tool.parameters.to_string(),
-                })
-                .collect(),
-            max_tokens: request.max_tokens,
-            temperature: request.temperature,
-            options_json: json_text(&request.options),
-        }
+fn wit_part(part: &ContentPart) -> wit::ContentPart {
+    match part {
+        ContentPart::Text(text) => wit::ContentPart::Text(text.clone()),
+        ContentPart::Reasoning(text) => wit::ContentPart::Reasoning(text.clone()),
+        ContentPart::ToolCall(call) => wit::ContentPart::ToolCall(call.clone().into()),
+        ContentPart::ToolResult(result) => wit::ContentPart::ToolResult(wit::ToolResult {
+            call_id: result.call_id.clone(),
+            name: result.name.clone(),
+            output: result.output.clone(),
+            is_error: result.is_error,
+        }),
     }
 }
 
