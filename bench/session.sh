@@ -4,7 +4,8 @@
 # Each server (one at a time, same project content, same fake OpenAI upstream) gets a warm-up
 # session, a short session (SHORT_TURNS), a long one (TURNS) and one of LIST_MESSAGES messages that
 # `wrk` then lists; see bench/README.md, "Session benchmark", and bench/lib/session_driver.py.
-# Env: WASMCODE_BIN (default: the baseline build, ~/.cache/wasmcode/target-baseline/release/wasmcode),
+# Env: WASMCODE_BIN (default: this checkout's release build, $CARGO_TARGET_DIR/release/wasmcode, built
+#      when missing; CARGO_TARGET_DIR defaults to ~/.cache/wasmcode/target),
 #      BENCH_DIR (default ~/.cache/wasmcode/bench; results in $BENCH_DIR/session-results/<time>/),
 #      TURNS (long session, default 300), SHORT_TURNS (20), WARMUP_TURNS (2), LIST_MESSAGES (600),
 #      WRK_DURATION (5), SKIP_REF=1 (ours only), SKIP_OURS=1 (reference only),
@@ -14,7 +15,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 BENCH_DIR=${BENCH_DIR:-$HOME/.cache/wasmcode/bench}
-WASMCODE_BIN=${WASMCODE_BIN:-$HOME/.cache/wasmcode/target-baseline/release/wasmcode}
+target=${CARGO_TARGET_DIR:-$HOME/.cache/wasmcode/target}
+WASMCODE_BIN=${WASMCODE_BIN:-$target/release/wasmcode}
 TURNS=${TURNS:-300}
 SHORT_TURNS=${SHORT_TURNS:-20}
 WARMUP_TURNS=${WARMUP_TURNS:-2}
@@ -38,7 +40,9 @@ if ((${#need_apt[@]})); then
   apt-get install -y "${need_apt[@]}" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "${need_apt[@]}" >/dev/null; }
 fi
 if [ "${SKIP_OURS:-0}" != 1 ] && [ ! -x "$WASMCODE_BIN" ]; then
-  die "no wasmcode binary at $WASMCODE_BIN; build one (cargo build --release -p wasmcode) and set WASMCODE_BIN"
+  [ "$WASMCODE_BIN" = "$target/release/wasmcode" ] || die "no wasmcode binary at $WASMCODE_BIN"
+  echo "building wasmcode in release mode into $target" >&2
+  (cd "$repo" && CARGO_TARGET_DIR=$target cargo build --release -p wasmcode)
 fi
 if [ "${PERF:-0}" = 1 ] && ! command -v perf >/dev/null; then die "PERF=1 but perf is not installed"; fi
 

@@ -22,7 +22,6 @@ pub use types::{
 };
 
 use super::bindings::provider::{ProviderPlugin as Instance, ProviderPluginPre};
-use convert::wit_request;
 use super::capability::http::base_url_authority;
 use super::error::{LoadError, ProviderCallError};
 use super::fault::trap_reason;
@@ -32,6 +31,7 @@ use super::meter::Metering;
 use super::plugin::{check_export, interface_names, pre_link};
 use super::span::CallSpan;
 use super::store::{StoreSpec, StoreState, Stores};
+use convert::wit_request;
 
 /// The interface a provider plugin must export.
 pub const PROVIDER_EXPORT: &str = "wasmcode:plugin/provider@0.1.0";
