@@ -14,14 +14,15 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker, ResourceAny};
+use wasmtime::component::{Component, ComponentExportIndex, Linker, ResourceAny};
 
 pub use types::{
     ChatMessage, CompletionRequest, ContentPart, FinishReason, ModelInfo, ProviderConfig, Role, StreamEvent,
     ToolDefinition, ToolInvocation, ToolResult, Usage,
 };
 
-use super::bindings::provider::{ProviderPlugin as Instance, ProviderPluginPre};
+use super::bindings::provider::exports::wasmcode::plugin::provider as wit;
+use super::bindings::provider::{ProviderPlugin as Instance, ProviderPluginIndices, ProviderPluginPre};
 use super::capability::http::base_url_authority;
 use super::error::{LoadError, ProviderCallError};
 use super::fault::trap_reason;
@@ -31,7 +32,7 @@ use super::meter::Metering;
 use super::plugin::{check_export, interface_names, pre_link};
 use super::span::CallSpan;
 use super::store::{StoreSpec, StoreState, Stores};
-use convert::wit_request;
+use convert::WireRequest;
 
 /// The interface a provider plugin must export.
 pub const PROVIDER_EXPORT: &str = "wasmcode:plugin/provider@0.1.0";
@@ -45,6 +46,10 @@ pub struct ProviderPlugin {
     /// What the component imports (interface names without versions).
     pub imports: Vec<String>,
     pre: ProviderPluginPre<StoreState>,
+    indices: ProviderPluginIndices,
+    /// `stream`, called with a [`WireRequest`] rather than through the bindings, which would
+    /// want the whole conversation copied into their own types first.
+    stream_export: ComponentExportIndex,
 }
 
 impl std::fmt::Debug for ProviderPlugin {
@@ -76,8 +81,14 @@ pub(super) async fn load(
     check_export(engine, component, PROVIDER_EXPORT).map_err(not_a_provider)?;
     let imports = interface_names(engine, component, false);
     let instance_pre = pre_link(linker, name, component, &imports)?;
-    let pre = ProviderPluginPre::new(instance_pre)
-        .map_err(|e| not_a_provider(format!("an incompatible `provider` interface ({e:#})")))?;
+    let incompatible =
+        |e: wasmtime::Error| not_a_provider(format!("an incompatible `provider` interface ({e:#})"));
+    let indices = ProviderPluginIndices::new(&instance_pre).map_err(incompatible)?;
+    let stream_export = component
+        .get_export_index(None, PROVIDER_EXPORT)
+        .and_then(|interface| component.get_export_index(Some(&interface), "stream"))
+        .ok_or_else(|| not_a_provider("no `stream` function".into()))?;
+    let pre = ProviderPluginPre::new(instance_pre).map_err(incompatible)?;
     let name: Arc<str> = name.into();
     let trapped = |reason: String| LoadError::InstantiateTrap {
         name: name.to_string(),
@@ -92,6 +103,8 @@ pub(super) async fn load(
         limits,
         imports,
         pre,
+        indices,
+        stream_export,
     })
 }
 
@@ -176,14 +189,16 @@ async fn open(
     };
     let mut store = new_store(stores, &plugin.name, plugin.limits, &grants)
         .map_err(|reason| not_started(plugin, reason))?;
-    let instance = match plugin.pre.instantiate_async(&mut store).await {
-        Ok(instance) => instance,
+    let (instance, stream) = match instantiate(plugin, &mut store).await {
+        Ok(instantiated) => instantiated,
         Err(e) => return Err(fault(plugin, &store, &e, true)),
     };
-    let started = instance
-        .wasmcode_plugin_provider()
-        .call_stream(&mut store, &wit_request(request))
-        .await;
+    store.data_mut().meter.begin_export_call();
+    let started = stream
+        .call_async(&mut store, (WireRequest::from(request),))
+        .await
+        .map(|(started,)| started);
+    store.data_mut().meter.end_export_call();
     match started {
         Ok(Ok(handle)) => Ok(Live {
             store,
@@ -193,6 +208,19 @@ async fn open(
         Ok(Err(error)) => Err(convert::provider_error(&plugin.name, error)),
         Err(e) => Err(fault(plugin, &store, &e, false)),
     }
+}
+
+type StreamFunc<'a> =
+    wasmtime::component::TypedFunc<(WireRequest<'a>,), (Result<ResourceAny, wit::ProviderError>,)>;
+
+/// An instance of the plugin in `store`, with its `stream` export typed for a [`WireRequest`].
+async fn instantiate<'a>(
+    plugin: &ProviderPlugin,
+    store: &mut wasmtime::Store<StoreState>,
+) -> wasmtime::Result<(Instance, StreamFunc<'a>)> {
+    let instance = plugin.pre.instance_pre().instantiate_async(&mut *store).await?;
+    let stream = instance.get_typed_func(&mut *store, plugin.stream_export)?;
+    Ok((plugin.indices.load(&mut *store, &instance)?, stream))
 }
 
 /// What a provider's store may use: no filesystem, no process, and no network unless the caller
@@ -310,12 +338,14 @@ impl CompletionStream {
         let live = self.live.as_mut()?;
         let handle = live.handle;
         self.reading = true;
+        live.store.data_mut().meter.begin_export_call();
         let result = live
             .instance
             .wasmcode_plugin_provider()
             .completion_stream()
             .call_next(&mut live.store, handle)
             .await;
+        live.store.data_mut().meter.end_export_call();
         self.reading = false;
         let outcome = match result {
             Ok(Some(Ok(event))) => return Some(Ok(event.into())),

@@ -7,19 +7,104 @@
 //! on their next use). Anything the journal cannot follow exactly drops the session instead.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::history;
 use super::records::parse_message;
 use crate::protocol::Event;
-use crate::protocol::id::SessionId;
+use crate::protocol::id::{MessageId, PartId, SessionId};
 use crate::protocol::session::{MessageInfo, MessageWithParts, Part};
+use crate::runtime::ChatMessage;
 use crate::store::{Store, StoreError};
 
 /// Sessions kept at most.
 pub const CAPACITY: usize = 64;
 
-/// One session's messages with their parts, ascending by id (creation order).
-pub type History = Vec<MessageWithParts>;
+/// One session's messages with their parts, ascending by id (creation order), and what the model
+/// sees of each: converted on first use, kept until the message changes, so a step's request
+/// converts only what changed since the last step.
+#[derive(Default)]
+pub struct History {
+    messages: Vec<MessageWithParts>,
+    /// Parallel to `messages`.
+    views: Vec<Option<Vec<ChatMessage>>>,
+}
+
+impl Deref for History {
+    type Target = [MessageWithParts];
+
+    fn deref(&self) -> &Self::Target {
+        &self.messages
+    }
+}
+
+impl History {
+    fn new(messages: Vec<MessageWithParts>) -> Self {
+        let views = vec![None; messages.len()];
+        Self { messages, views }
+    }
+
+    /// The conversation as the model sees it ([`history::messages`]); the messages' contents are
+    /// shared with this history, not copied.
+    pub fn conversation(&mut self) -> Vec<ChatMessage> {
+        let mut out = Vec::with_capacity(self.messages.len() * 2);
+        for (message, view) in self.messages.iter().zip(&mut self.views) {
+            out.extend_from_slice(view.get_or_insert_with(|| history::model_view(message)));
+        }
+        out
+    }
+
+    /// Replaces or inserts a message info, keeping the order by id.
+    fn upsert_message(&mut self, info: &MessageInfo) {
+        match self.position(info.id()) {
+            Ok(index) => {
+                self.messages[index].info = info.clone();
+                self.views[index] = None;
+            }
+            Err(index) => {
+                let message = MessageWithParts {
+                    info: info.clone(),
+                    parts: Vec::new(),
+                };
+                self.messages.insert(index, message);
+                self.views.insert(index, None);
+            }
+        }
+    }
+
+    /// Replaces or inserts a part, keeping the order by id; false when its message is unknown.
+    fn upsert_part(&mut self, part: &Part) -> bool {
+        let Ok(index) = self.position(&part.message_id) else {
+            return false;
+        };
+        self.views[index] = None;
+        let parts = &mut self.messages[index].parts;
+        match parts.binary_search_by(|p| p.id.cmp(&part.id)) {
+            Ok(index) => parts[index] = part.clone(),
+            Err(index) => parts.insert(index, part.clone()),
+        }
+        true
+    }
+
+    fn remove_message(&mut self, id: &MessageId) {
+        if let Ok(index) = self.position(id) {
+            self.messages.remove(index);
+            self.views.remove(index);
+        }
+    }
+
+    fn remove_part(&mut self, message: &MessageId, part: &PartId) {
+        if let Ok(index) = self.position(message) {
+            self.messages[index].parts.retain(|p| p.id != *part);
+            self.views[index] = None;
+        }
+    }
+
+    fn position(&self, id: &MessageId) -> Result<usize, usize> {
+        self.messages.binary_search_by(|m| m.info.id().cmp(id))
+    }
+}
 
 pub struct Histories {
     store: Store,
@@ -62,6 +147,13 @@ impl Histories {
         Ok(f(&history))
     }
 
+    /// The session's conversation as the model sees it ([`History::conversation`]).
+    pub fn conversation(&self, session: &SessionId) -> Result<Vec<ChatMessage>, StoreError> {
+        let history = self.entry(session)?;
+        let mut history = lock(&history);
+        Ok(history.conversation())
+    }
+
     fn entry(&self, session: &SessionId) -> Result<Arc<Mutex<History>>, StoreError> {
         loop {
             {
@@ -86,12 +178,8 @@ impl Histories {
     }
 
     fn load(&self, session: &SessionId) -> Result<History, StoreError> {
-        Ok(self
-            .store
-            .messages(session, None)?
-            .iter()
-            .filter_map(parse_message)
-            .collect())
+        let messages = self.store.messages(session, None)?;
+        Ok(History::new(messages.iter().filter_map(parse_message).collect()))
     }
 
     fn insert(&self, state: &mut State, session: &SessionId, loaded: History) -> Arc<Mutex<History>> {
@@ -138,16 +226,17 @@ impl Histories {
         let followed = {
             let mut history = lock(&history);
             match event {
-                Event::MessageUpdated(e) => upsert_message(&mut history, &e.info),
-                Event::MessagePartUpdated(e) => upsert_part(&mut history, &e.part),
+                Event::MessageUpdated(e) => {
+                    history.upsert_message(&e.info);
+                    true
+                }
+                Event::MessagePartUpdated(e) => history.upsert_part(&e.part),
                 Event::MessageRemoved(e) => {
-                    history.retain(|m| *m.info.id() != e.message_id);
+                    history.remove_message(&e.message_id);
                     true
                 }
                 Event::MessagePartRemoved(e) => {
-                    if let Some(message) = history.iter_mut().find(|m| *m.info.id() == e.message_id) {
-                        message.parts.retain(|p| p.id != e.part_id);
-                    }
+                    history.remove_part(&e.message_id, &e.part_id);
                     true
                 }
                 _ => true,
@@ -166,32 +255,4 @@ impl Histories {
             *changed = true;
         }
     }
-}
-
-/// Replaces or inserts a message info, keeping the order by id.
-fn upsert_message(history: &mut History, info: &MessageInfo) -> bool {
-    match history.binary_search_by(|m| m.info.id().cmp(info.id())) {
-        Ok(index) => history[index].info = info.clone(),
-        Err(index) => history.insert(
-            index,
-            MessageWithParts {
-                info: info.clone(),
-                parts: Vec::new(),
-            },
-        ),
-    }
-    true
-}
-
-/// Replaces or inserts a part, keeping the order by id; false when its message is unknown.
-fn upsert_part(history: &mut History, part: &Part) -> bool {
-    let Ok(index) = history.binary_search_by(|m| m.info.id().cmp(&part.message_id)) else {
-        return false;
-    };
-    let parts = &mut history[index].parts;
-    match parts.binary_search_by(|p| p.id.cmp(&part.id)) {
-        Ok(index) => parts[index] = part.clone(),
-        Err(index) => parts.insert(index, part.clone()),
-    }
-    true
 }

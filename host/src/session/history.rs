@@ -1,6 +1,8 @@
 //! The stored conversation as the model sees it: user and assistant messages with their text,
 //! tool calls and tool results, in the provider-neutral shape of the `provider` interface.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 
 use crate::protocol::session::{MessageInfo, MessageWithParts, Part, PartBody, ToolState};
@@ -9,73 +11,72 @@ use crate::runtime::{ChatMessage, ContentPart, Role, ToolInvocation, ToolResult}
 /// The largest attached text file inlined into the conversation.
 const MAX_INLINE_FILE: usize = 256 * 1024;
 
-/// Converts the session's messages, oldest first. Assistant messages that failed before saying
-/// anything are left out; interrupted tool calls are reported to the model as such, so it never
-/// sees a call without a result.
-pub fn messages(history: &[MessageWithParts]) -> Vec<ChatMessage> {
-    let mut out = Vec::new();
-    for message in history {
-        match &message.info {
-            MessageInfo::User(_) => {
-                let content: Vec<ContentPart> = message.parts.iter().filter_map(user_content).collect();
-                if !content.is_empty() {
-                    out.push(ChatMessage {
-                        role: Role::User,
-                        content,
-                    });
-                }
+/// What the model sees of one stored message: nothing, the message, or (for an assistant message
+/// that called tools) the message and the tools' results. Assistant messages that failed before
+/// saying anything are left out; interrupted tool calls are reported to the model as such, so it
+/// never sees a call without a result.
+pub fn model_view(message: &MessageWithParts) -> Vec<ChatMessage> {
+    match &message.info {
+        MessageInfo::User(_) => {
+            let content: Arc<[ContentPart]> = message.parts.iter().filter_map(user_content).collect();
+            if content.is_empty() {
+                return Vec::new();
             }
-            MessageInfo::Assistant(_) => {
-                let mut content = Vec::new();
-                let mut results = Vec::new();
-                for part in &message.parts {
-                    match &part.body {
-                        PartBody::Text { text, .. } if !text.is_empty() => {
-                            content.push(ContentPart::Text(text.clone()))
-                        }
-                        PartBody::Reasoning { text, .. } if !text.is_empty() => {
-                            content.push(ContentPart::Reasoning(text.clone()))
-                        }
-                        PartBody::Tool { call_id, tool, state } => {
-                            content.push(ContentPart::ToolCall(ToolInvocation {
-                                id: call_id.clone(),
-                                name: tool.clone(),
-                                arguments_json: state.input().to_string(),
-                            }));
-                            let (output, is_error) = match state {
-                                ToolState::Completed { output, .. } => (output.clone(), false),
-                                ToolState::Error { error, .. } => (error.clone(), true),
-                                ToolState::Pending { .. } | ToolState::Running { .. } => {
-                                    ("Tool execution aborted".to_string(), true)
-                                }
-                            };
-                            results.push(ContentPart::ToolResult(ToolResult {
-                                call_id: call_id.clone(),
-                                name: tool.clone(),
-                                output,
-                                is_error,
-                            }));
-                        }
-                        _ => {}
+            vec![ChatMessage {
+                role: Role::User,
+                content,
+            }]
+        }
+        MessageInfo::Assistant(_) => {
+            let mut content = Vec::with_capacity(message.parts.len());
+            let mut results = Vec::new();
+            for part in &message.parts {
+                match &part.body {
+                    PartBody::Text { text, .. } if !text.is_empty() => {
+                        content.push(ContentPart::Text(text.clone()))
                     }
-                }
-                if content.is_empty() {
-                    continue;
-                }
-                out.push(ChatMessage {
-                    role: Role::Assistant,
-                    content,
-                });
-                if !results.is_empty() {
-                    out.push(ChatMessage {
-                        role: Role::Tool,
-                        content: results,
-                    });
+                    PartBody::Reasoning { text, .. } if !text.is_empty() => {
+                        content.push(ContentPart::Reasoning(text.clone()))
+                    }
+                    PartBody::Tool { call_id, tool, state } => {
+                        content.push(ContentPart::ToolCall(ToolInvocation {
+                            id: call_id.clone(),
+                            name: tool.clone(),
+                            arguments_json: state.input().to_string(),
+                        }));
+                        let (output, is_error) = match state {
+                            ToolState::Completed { output, .. } => (output.clone(), false),
+                            ToolState::Error { error, .. } => (error.clone(), true),
+                            ToolState::Pending { .. } | ToolState::Running { .. } => {
+                                ("Tool execution aborted".to_string(), true)
+                            }
+                        };
+                        results.push(ContentPart::ToolResult(ToolResult {
+                            call_id: call_id.clone(),
+                            name: tool.clone(),
+                            output,
+                            is_error,
+                        }));
+                    }
+                    _ => {}
                 }
             }
+            if content.is_empty() {
+                return Vec::new();
+            }
+            let mut view = vec![ChatMessage {
+                role: Role::Assistant,
+                content: content.into(),
+            }];
+            if !results.is_empty() {
+                view.push(ChatMessage {
+                    role: Role::Tool,
+                    content: results.into(),
+                });
+            }
+            view
         }
     }
-    out
 }
 
 fn user_content(part: &Part) -> Option<ContentPart> {
@@ -115,6 +116,10 @@ fn file_text(mime: &str, filename: Option<&str>, url: &str) -> String {
 mod tests {
     use super::*;
     use crate::protocol::session::*;
+
+    fn messages(history: &[MessageWithParts]) -> Vec<ChatMessage> {
+        history.iter().flat_map(model_view).collect()
+    }
 
     fn part(body: PartBody) -> Part {
         Part {

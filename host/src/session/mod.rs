@@ -227,7 +227,8 @@ impl Sessions {
         let mut session = self.get(id)?;
         let agent = prompt::choose_agent(instance, input.agent.as_deref(), &session)?;
         let model = prompt::choose_model(instance, input.model.as_ref(), &agent, &session)?;
-        let is_first = session.agent.is_none() && self.journal.histories().with(id, Vec::is_empty)?;
+        let is_first =
+            session.agent.is_none() && self.journal.histories().with(id, |history| history.is_empty())?;
         let user = prompt::store(&self.journal, instance, &mut session, &input, &agent, &model)?;
         if input.no_reply {
             return Ok(Submitted::Stored(Box::new(user)));

@@ -149,7 +149,7 @@ pub fn fork(
     message_id: Option<&MessageId>,
 ) -> Result<Session, SessionError> {
     let original = get(journal, id)?;
-    let messages = journal.histories().with(id, Clone::clone)?;
+    let messages = journal.histories().with(id, |history| history.to_vec())?;
     if let Some(cut) = message_id
         && !messages.iter().any(|m| m.info.id() == cut)
     {

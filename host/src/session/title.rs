@@ -65,7 +65,7 @@ async fn title(
         system: vec![TITLE_PROMPT.to_string()],
         messages: vec![ChatMessage {
             role: Role::User,
-            content: vec![ContentPart::Text(text.chars().take(4000).collect())],
+            content: Arc::new([ContentPart::Text(text.chars().take(4000).collect())]),
         }],
         tools: Vec::new(),
         max_tokens: Some(64),

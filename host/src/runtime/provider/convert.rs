@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use wasmtime::component::{ComponentType, Lower};
+
 use super::super::bindings::provider::exports::wasmcode::plugin::provider as wit;
 use super::super::error::ProviderCallError;
 use super::super::fault::{GuestFault, classify};
@@ -29,26 +31,6 @@ impl From<&ProviderConfig> for wit::ProviderConfig {
     }
 }
 
-impl From<Role> for wit::Role {
-    fn from(role: Role) -> Self {
-        match role {
-            Role::User => Self::User,
-            Role::Assistant => Self::Assistant,
-            Role::Tool => Self::Tool,
-        }
-    }
-}
-
-impl From<ToolInvocation> for wit::ToolCall {
-    fn from(call: ToolInvocation) -> Self {
-        Self {
-            id: call.id,
-            name: call.name,
-            arguments_json: call.arguments_json,
-        }
-    }
-}
-
 impl From<wit::ToolCall> for ToolInvocation {
     fn from(call: wit::ToolCall) -> Self {
         Self {
@@ -59,46 +41,70 @@ impl From<wit::ToolCall> for ToolInvocation {
     }
 }
 
-/// The request as the plugin receives it, copied once from the caller's (which a retry reuses).
-pub(in crate::runtime) fn wit_request(request: &CompletionRequest) -> wit::CompletionRequest {
-    wit::CompletionRequest {
-        config: (&request.config).into(),
-        model: request.model.clone(),
-        system: request.system.clone(),
-        messages: request
-            .messages
-            .iter()
-            .map(|message| wit::Message {
-                role: message.role.into(),
-                content: message.content.iter().map(wit_part).collect(),
-            })
-            .collect(),
-        tools: request
-            .tools
-            .iter()
-            .map(|tool| wit::ToolDefinition {
-                name: tool.name.clone(),
-                description: tool.description.clone(),
-                parameters_schema: tool.parameters.to_string(),
-            })
-            .collect(),
-        max_tokens: request.max_tokens,
-        temperature: request.temperature,
-        options_json: json_text(&request.options),
-    }
+/// `completion-request` as lowered into the plugin: borrowed from the caller's request (which a
+/// retry reuses), so its conversation is copied once, straight into guest memory.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(in crate::runtime) struct WireRequest<'a> {
+    config: WireConfig<'a>,
+    model: &'a str,
+    system: &'a [String],
+    messages: &'a [ChatMessage],
+    tools: Vec<WireTool<'a>>,
+    #[component(name = "max-tokens")]
+    max_tokens: Option<u32>,
+    temperature: Option<f32>,
+    #[component(name = "options-json")]
+    options_json: String,
 }
 
-fn wit_part(part: &ContentPart) -> wit::ContentPart {
-    match part {
-        ContentPart::Text(text) => wit::ContentPart::Text(text.clone()),
-        ContentPart::Reasoning(text) => wit::ContentPart::Reasoning(text.clone()),
-        ContentPart::ToolCall(call) => wit::ContentPart::ToolCall(call.clone().into()),
-        ContentPart::ToolResult(result) => wit::ContentPart::ToolResult(wit::ToolResult {
-            call_id: result.call_id.clone(),
-            name: result.name.clone(),
-            output: result.output.clone(),
-            is_error: result.is_error,
-        }),
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(in crate::runtime) struct WireConfig<'a> {
+    #[component(name = "base-url")]
+    base_url: &'a str,
+    #[component(name = "api-key")]
+    api_key: Option<&'a str>,
+    headers: &'a [(String, String)],
+    #[component(name = "options-json")]
+    options_json: String,
+}
+
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(in crate::runtime) struct WireTool<'a> {
+    name: &'a str,
+    description: &'a str,
+    #[component(name = "parameters-schema")]
+    parameters_schema: String,
+}
+
+impl<'a> From<&'a CompletionRequest> for WireRequest<'a> {
+    fn from(request: &'a CompletionRequest) -> Self {
+        let config = &request.config;
+        Self {
+            config: WireConfig {
+                base_url: &config.base_url,
+                api_key: config.api_key.as_deref(),
+                headers: &config.headers,
+                options_json: json_text(&config.options),
+            },
+            model: &request.model,
+            system: &request.system,
+            messages: &request.messages,
+            tools: request
+                .tools
+                .iter()
+                .map(|tool| WireTool {
+                    name: &tool.name,
+                    description: &tool.description,
+                    parameters_schema: tool.parameters.to_string(),
+                })
+                .collect(),
+            max_tokens: request.max_tokens,
+            temperature: request.temperature,
+            options_json: json_text(&request.options),
+        }
     }
 }
 

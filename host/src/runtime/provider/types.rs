@@ -1,6 +1,10 @@
 //! The host's side of a provider conversation, in plain Rust: what the session layer builds and
 //! consumes. They mirror the WIT `provider` interface; `convert.rs` maps between the two.
 
+use std::sync::Arc;
+
+use wasmtime::component::{ComponentType, Lower};
+
 use crate::runtime::ToolSpec;
 
 /// How the operator configured one provider (OpenCode's `provider.<id>` block).
@@ -46,48 +50,69 @@ pub struct ModelInfo {
     pub attachment: bool,
 }
 
+// The conversation types are lowered into a plugin as they are (they mirror the WIT `provider`
+// types field for field), so a request's messages are never copied into binding types.
+
 /// Who wrote a message. System prompts are [`CompletionRequest::system`], not messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ComponentType, Lower)]
+#[component(enum)]
+#[repr(u8)]
 pub enum Role {
+    #[component(name = "user")]
     User,
+    #[component(name = "assistant")]
     Assistant,
     /// Results of the assistant's tool calls: only [`ContentPart::ToolResult`]s.
+    #[component(name = "tool")]
     Tool,
 }
 
 /// A tool call the model made: streamed by the provider, sent back in the history.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, ComponentType, Lower)]
+#[component(record)]
 pub struct ToolInvocation {
     /// The provider's call id (`call_...`, `toolu_...`).
     pub id: String,
     pub name: String,
     /// The arguments as the model wrote them (normally a JSON object text; the model may get
     /// it wrong, so it is not parsed here).
+    #[component(name = "arguments-json")]
     pub arguments_json: String,
 }
 
 /// The answer to a [`ToolInvocation`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, ComponentType, Lower)]
+#[component(record)]
 pub struct ToolResult {
+    #[component(name = "call-id")]
     pub call_id: String,
     pub name: String,
     /// What the model reads: the tool's output, or its error message.
     pub output: String,
+    #[component(name = "is-error")]
     pub is_error: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, ComponentType, Lower)]
+#[component(variant)]
 pub enum ContentPart {
+    #[component(name = "text")]
     Text(String),
+    #[component(name = "reasoning")]
     Reasoning(String),
+    #[component(name = "tool-call")]
     ToolCall(ToolInvocation),
+    #[component(name = "tool-result")]
     ToolResult(ToolResult),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One message of a conversation. Its content is immutable and shared: a session keeps each
+/// stored message's conversion and sends it again at every step without copying it.
+#[derive(Debug, Clone, PartialEq, Eq, ComponentType, Lower)]
+#[component(record)]
 pub struct ChatMessage {
     pub role: Role,
-    pub content: Vec<ContentPart>,
+    pub content: Arc<[ContentPart]>,
 }
 
 impl ChatMessage {
@@ -95,14 +120,14 @@ impl ChatMessage {
     pub fn user(text: impl Into<String>) -> Self {
         Self {
             role: Role::User,
-            content: vec![ContentPart::Text(text.into())],
+            content: Arc::new([ContentPart::Text(text.into())]),
         }
     }
 
     pub fn assistant(content: Vec<ContentPart>) -> Self {
         Self {
             role: Role::Assistant,
-            content,
+            content: content.into(),
         }
     }
 

@@ -20,7 +20,6 @@ use crate::protocol::session::{
 use crate::provider::ResolvedModel;
 use crate::runtime::{FinishReason, StreamEvent, ToolDefinition};
 use crate::session::error::SessionError;
-use crate::session::history;
 use crate::session::journal::Changes;
 
 /// Told to the model at the last step, which offers no tools.
@@ -120,11 +119,7 @@ impl Step<'_> {
     /// The conversation so far (from the in-memory history), with this round's system prompt
     /// and tools.
     fn prompt(&self) -> Result<Prompt, SessionError> {
-        let messages = self
-            .engine
-            .journal
-            .histories()
-            .with(&self.session.id, |conversation| history::messages(conversation))?;
+        let messages = self.engine.journal.histories().conversation(&self.session.id)?;
         let mut system = self.system.to_vec();
         if self.last_step {
             system.push(LAST_STEP.into());
