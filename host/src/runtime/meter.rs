@@ -34,6 +34,8 @@ pub struct GuestMeter {
     spent: Duration,
     /// When the current run started, while the stopwatch runs.
     running_since: Option<Instant>,
+    /// Inside a bracketed export call: only host imports pause the stopwatch.
+    in_export_call: bool,
 }
 
 impl GuestMeter {
@@ -48,17 +50,41 @@ impl GuestMeter {
             budget,
             spent: Duration::ZERO,
             running_since,
+            in_export_call: false,
         }
     }
 
     /// Follows a transition between host and guest (the store's call hook, for
     /// [`Metering::GuestCode`]).
     pub fn on_call_hook(&mut self, hook: CallHook) {
-        if hook.exiting_host() {
+        if self.in_export_call {
+            match hook {
+                CallHook::CallingHost => {
+                    self.pause();
+                }
+                CallHook::ReturningFromHost => self.resume(),
+                // The host's own calls into the guest within the export call (allocations for
+                // its arguments and results): the stopwatch already runs.
+                CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+            }
+        } else if hook.exiting_host() {
             self.resume();
         } else {
             self.pause();
         }
+    }
+
+    /// The host is about to call one of the guest's exports: charged from now to
+    /// [`GuestMeter::end_export_call`], but for the guest's waits in host imports.
+    pub fn begin_export_call(&mut self) {
+        self.in_export_call = true;
+        self.resume();
+    }
+
+    /// The export call returned (or failed).
+    pub fn end_export_call(&mut self) {
+        self.in_export_call = false;
+        self.pause();
     }
 
     /// Awaits `future` without charging its duration to the guest.
@@ -127,6 +153,36 @@ mod tests {
             "{spent:?}"
         );
         // Between calls nothing runs either.
+        sleep(20);
+        assert_eq!(meter.spent(), spent);
+        meter.on_call_hook(CallHook::CallingWasm);
+        sleep(10);
+        assert!(meter.exceeded());
+    }
+
+    #[test]
+    fn a_bracketed_export_call_is_charged_but_for_its_waits_in_host_imports() {
+        let mut meter = GuestMeter::new(Metering::GuestCode, Duration::from_millis(30));
+        meter.begin_export_call();
+        // The host lowering the arguments calls into the guest and back: still charged.
+        meter.on_call_hook(CallHook::CallingWasm);
+        meter.on_call_hook(CallHook::ReturningFromWasm);
+        sleep(10);
+        meter.on_call_hook(CallHook::CallingWasm);
+        sleep(10);
+        // The guest waits in a host import: not charged.
+        meter.on_call_hook(CallHook::CallingHost);
+        sleep(50);
+        meter.on_call_hook(CallHook::ReturningFromHost);
+        sleep(5);
+        meter.on_call_hook(CallHook::ReturningFromWasm);
+        meter.end_export_call();
+        let spent = meter.spent();
+        assert!(
+            spent >= Duration::from_millis(25) && spent < Duration::from_millis(60),
+            "{spent:?}"
+        );
+        // Between calls nothing is charged, and an unbracketed call is metered as before.
         sleep(20);
         assert_eq!(meter.spent(), spent);
         meter.on_call_hook(CallHook::CallingWasm);
