@@ -13,8 +13,8 @@ const API_VERSION: &str = "2023-06-01";
 struct Anthropic;
 
 impl Provider for Anthropic {
-    fn stream(request: CompletionRequest) -> Result<Completion, ProviderError> {
-        let body = request::body(&request)?;
+    fn stream(request: &CompletionRequest) -> Result<Completion, ProviderError> {
+        let body = request::body(request)?;
         let mut extra = vec![("anthropic-version".to_string(), API_VERSION.to_string())];
         if let Some(key) = request.config.api_key.as_deref().filter(|k| !k.is_empty()) {
             extra.push(("x-api-key".to_string(), key.to_string()));

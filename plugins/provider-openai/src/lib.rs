@@ -11,8 +11,8 @@ use wasmcode_provider_support::{Completion, Provider, export_provider, http};
 struct OpenAi;
 
 impl Provider for OpenAi {
-    fn stream(request: CompletionRequest) -> Result<Completion, ProviderError> {
-        let body = request::body(&request)?;
+    fn stream(request: &CompletionRequest) -> Result<Completion, ProviderError> {
+        let body = request::body(request)?;
         let mut extra = Vec::new();
         // Local servers need no key; sending `Bearer ` with nothing after it upsets some.
         if let Some(key) = request.config.api_key.as_deref().filter(|k| !k.is_empty()) {

@@ -8,7 +8,7 @@
 //! struct Echo;
 //!
 //! impl Provider for Echo {
-//!     fn stream(request: CompletionRequest) -> Result<Completion, ProviderError> {
+//!     fn stream(request: &CompletionRequest) -> Result<Completion, ProviderError> {
 //!         let body = serde_json::json!({"model": request.model, "stream": true});
 //!         // `{base_url}/chat`, with the common headers, this provider's (none) and the configured ones
 //!         let body = http::post_json(&request.config, "chat", &body, Vec::new())?;
@@ -71,7 +71,7 @@ pub trait Provider {
     }
 
     /// Sends the request and returns the stream of its answer once the upstream accepted it.
-    fn stream(request: CompletionRequest) -> Result<Completion, ProviderError>;
+    fn stream(request: &CompletionRequest) -> Result<Completion, ProviderError>;
 }
 
 /// Exports a [`Provider`] as this component's `wasmcode:plugin/provider` interface. Call it once,
@@ -92,7 +92,12 @@ macro_rules! export_provider {
             fn stream(
                 request: $crate::wit::CompletionRequest,
             ) -> ::std::result::Result<$crate::__private::CompletionStreamHandle, $crate::wit::ProviderError> {
-                <$provider as $crate::Provider>::stream(request).map($crate::__private::CompletionStreamHandle::new)
+                let started =
+                    <$provider as $crate::Provider>::stream(&request).map($crate::__private::CompletionStreamHandle::new);
+                // The host keeps an instance for one stream only, and its memory goes with it:
+                // freeing a long conversation string by string would cost more than it saves.
+                ::core::mem::forget(request);
+                started
             }
         }
 

@@ -11,7 +11,7 @@ use wasmcode_provider_support::{Completion, Decoder, Events, Flow, Provider, exp
 struct Probe;
 
 impl Provider for Probe {
-    fn stream(request: CompletionRequest) -> Result<Completion, ProviderError> {
+    fn stream(request: &CompletionRequest) -> Result<Completion, ProviderError> {
         let options: serde_json::Value = serde_json::from_str(&request.options_json).unwrap_or_default();
         if options["spin"] == true {
             let mut counter: u64 = 0;
