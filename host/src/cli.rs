@@ -91,6 +91,7 @@ enum PluginCommand {
 /// Parses the command line and runs it; the binary's whole `main`.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    quiet_library_backtraces();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -100,6 +101,18 @@ pub fn main() -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(cli))
+}
+
+/// Error values (wasmtime's, anyhow's) capture a backtrace when `RUST_BACKTRACE` asks for panic
+/// backtraces, and wasmtime builds one such error each time a plugin call's store is dropped: a
+/// stack walk per call that nothing ever prints. Unless the user chose `RUST_LIB_BACKTRACE`,
+/// errors go without; panics still follow `RUST_BACKTRACE`.
+#[allow(unsafe_code, reason = "`set_var` is sound while the process has one thread")]
+fn quiet_library_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
