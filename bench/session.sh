@@ -9,7 +9,8 @@
 #      BENCH_DIR (default ~/.cache/wasmcode/bench; results in $BENCH_DIR/session-results/<time>/),
 #      TURNS (long session, default 300), SHORT_TURNS (20), WARMUP_TURNS (2), LIST_MESSAGES (600),
 #      WRK_DURATION (5), SKIP_REF=1 (ours only), SKIP_OURS=1 (reference only),
-#      PERF=1 (`perf record` our server during its long session: slows it, so not for the numbers),
+#      PERF=1 (`perf record` our server during its long session: slows it, so not for the numbers;
+#      PERF_FREQ sets its sampling rate, default 499 Hz),
 #      CGROUP=auto|on|off (exact CPU time from a cpuacct cgroup, default auto: when one can be made).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

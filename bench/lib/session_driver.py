@@ -271,7 +271,7 @@ class Bench:
         c0, t0 = self.meter.read(), time.perf_counter()
         perf_proc = None
         if perf:
-            perf_proc = subprocess.Popen(["perf", "record", "-F", "499", "-e", "cpu-clock", "--call-graph", "dwarf", "-o", perf,
+            perf_proc = subprocess.Popen(["perf", "record", "-F", os.environ.get("PERF_FREQ", "499"), "-e", "cpu-clock", "--call-graph", "dwarf", "-o", perf,
                                           "-p", str(self.a.pid)],
                                          stdout=subprocess.DEVNULL, stderr=open(perf + ".log", "w"))
             time.sleep(1.0)  # let perf attach

@@ -10,8 +10,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::Deserialize;
 use wasmcode::plugins::first_party;
 use wasmcode::runtime::{
-    ChatMessage, CompletionRequest, FinishReason, Limits, ProviderConfig, Runtime, RuntimeOptions,
-    StreamEvent,
+    ChatMessage, CompletionRequest, ContentPart, FinishReason, Limits, ProviderConfig, Runtime,
+    RuntimeOptions, StreamEvent, ToolInvocation, ToolResult,
 };
 use wasmcode_tests::fake_llm::{FakeLlm, Reply};
 
@@ -87,6 +87,38 @@ mod native {
         }
         texts
     }
+}
+
+/// A session's conversation after `turns` turns of the session benchmark (`bench/session.sh`):
+/// each a user message, a `read` call, its result (a small numbered file), and a short answer;
+/// then the next user message.
+fn conversation(turns: usize) -> Vec<ChatMessage> {
+    let output = "<path>/home/user/project/README.md</path>\n<type>file</type>\n<content>\n\
+                  1: # Bench project\n2: \n3: A small project the session benchmark reads.\n\
+                  4: BENCH-MARKER-7f3a\n5: \n6: Nothing else.\n\n(End of file - total 6 lines)\n</content>";
+    let mut messages = Vec::with_capacity(turns * 4 + 1);
+    for turn in 0..turns {
+        let id = format!("call_{turn:06}");
+        messages.push(ChatMessage::user(format!("turn {turn}")));
+        messages.push(ChatMessage::assistant(vec![ContentPart::ToolCall(
+            ToolInvocation {
+                id: id.clone(),
+                name: "read".into(),
+                arguments_json: r#"{"filePath":"/home/user/project/README.md"}"#.into(),
+            },
+        )]));
+        messages.push(ChatMessage::tool_results(vec![ToolResult {
+            call_id: id,
+            name: "read".into(),
+            output: output.into(),
+            is_error: false,
+        }]));
+        messages.push(ChatMessage::assistant(vec![ContentPart::Text(
+            "Done. I read the README; it describes the bench project.".into(),
+        )]));
+    }
+    messages.push(ChatMessage::user(format!("turn {turns}")));
+    messages
 }
 
 fn bench(c: &mut Criterion) {
@@ -184,6 +216,33 @@ fn bench(c: &mut Criterion) {
     group.bench_function("component_openai_1000_chunks", |b| {
         b.iter(|| rt.block_on(component_stream()))
     });
+    group.finish();
+
+    // What a step of a long session costs: the whole conversation goes to the plugin and out to
+    // the upstream at every call, for a short answer.
+    llm.set_fallback_reply(Reply::text(["Done.", " A short answer."]));
+    llm.stop_recording();
+    let mut group = c.benchmark_group("provider_request");
+    group
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8))
+        .sample_size(30);
+    for turns in [1, 300] {
+        let request = CompletionRequest::new(request.config.clone(), "fake-model", conversation(turns));
+        group.bench_function(format!("component_openai_conversation_of_{turns}_turns"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut stream = runtime
+                        .provider_stream(&openai, black_box(&request))
+                        .await
+                        .expect("the stream starts");
+                    while let Some(event) = stream.next().await {
+                        event.expect("the stream succeeds");
+                    }
+                })
+            })
+        });
+    }
     group.finish();
 }
 

@@ -37,7 +37,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -312,6 +312,8 @@ struct Shared {
     fallback: Mutex<Option<Reply>>,
     title_reply: Mutex<Reply>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// Whether requests are kept for [`FakeLlm::requests`] (benchmarks turn it off).
+    recording: AtomicBool,
     disconnects: AtomicUsize,
     /// TCP connections accepted.
     connections: AtomicUsize,
@@ -344,6 +346,7 @@ impl FakeLlm {
             fallback: Mutex::new(None),
             title_reply: Mutex::new(Reply::text(["Probe title"])),
             requests: Mutex::new(Vec::new()),
+            recording: AtomicBool::new(true),
             disconnects: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             served: AtomicUsize::new(0),
@@ -406,6 +409,12 @@ impl FakeLlm {
     /// Replies not yet used.
     pub fn pending_replies(&self) -> usize {
         lock(&self.shared.script).len()
+    }
+
+    /// For benchmarks: stops keeping requests (a long conversation sent thousands of times would
+    /// fill the memory); [`FakeLlm::requests`] then lists only those received before.
+    pub fn stop_recording(&self) {
+        self.shared.recording.store(false, Ordering::Relaxed);
     }
 
     /// Every request received so far, title requests included, in arrival order.
@@ -488,6 +497,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         };
         shared.connections.fetch_add(1, Ordering::SeqCst);
+        // Streamed chunks go out as written, as a real API's do (no Nagle delay on small writes).
+        let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |request| {
@@ -513,8 +524,14 @@ async fn answer(shared: &Arc<Shared>, request: hyper::Request<Incoming>) -> Resp
         .await
         .map(|collected| collected.to_bytes())
         .unwrap_or_default();
-    let body: Value =
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"_raw": String::from_utf8_lossy(&bytes)}));
+    let recording = shared.recording.load(Ordering::Relaxed);
+    // Unrecorded (benchmarks), the body is only searched for the title prompt: parsing a long
+    // conversation here would cost more than what is being measured.
+    let body: Value = if recording {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"_raw": String::from_utf8_lossy(&bytes)}))
+    } else {
+        Value::Null
+    };
     let path = parts.uri.path().to_string();
     let wire = if parts.method != hyper::Method::POST {
         None
@@ -525,7 +542,13 @@ async fn answer(shared: &Arc<Shared>, request: hyper::Request<Incoming>) -> Resp
     } else {
         None
     };
-    let is_title = wire.is_some_and(|wire| first_system_text(wire, &body).starts_with(TITLE_PROMPT_PREFIX));
+    let is_title = if recording {
+        wire.is_some_and(|wire| first_system_text(wire, &body).starts_with(TITLE_PROMPT_PREFIX))
+    } else {
+        bytes
+            .windows(TITLE_PROMPT_PREFIX.len())
+            .any(|window| window == TITLE_PROMPT_PREFIX.as_bytes())
+    };
     let headers = parts
         .headers
         .iter()
@@ -536,14 +559,16 @@ async fn answer(shared: &Arc<Shared>, request: hyper::Request<Incoming>) -> Resp
             )
         })
         .collect();
-    lock(&shared.requests).push(RecordedRequest {
-        method: parts.method.to_string(),
-        path: path.clone(),
-        headers,
-        body: body.clone(),
-        wire,
-        is_title,
-    });
+    if recording {
+        lock(&shared.requests).push(RecordedRequest {
+            method: parts.method.to_string(),
+            path: path.clone(),
+            headers,
+            body: body.clone(),
+            wire,
+            is_title,
+        });
+    }
 
     let Some(wire) = wire else {
         return json_response(
