@@ -45,8 +45,8 @@ impl History {
         Self { messages, views }
     }
 
-    /// The conversation as the model sees it ([`history::messages`]); the messages' contents are
-    /// shared with this history, not copied.
+    /// The conversation as the model sees it ([`history::model_view`] of each message); the
+    /// messages' contents are shared with this history, not copied.
     pub fn conversation(&mut self) -> Vec<ChatMessage> {
         let mut out = Vec::with_capacity(self.messages.len() * 2);
         for (message, view) in self.messages.iter().zip(&mut self.views) {
