@@ -90,6 +90,13 @@ pub struct Runtime {
     ticker: Option<epoch::EpochTicker>,
 }
 
+/// Bytes of each pooled linear memory zeroed with `memset` rather than `madvise` when an instance
+/// ends, so the next instance in the slot does not fault those pages in again: every plugin call
+/// is a fresh instance, and a provider's request (a long conversation) fills a few hundred pages.
+/// The price is memory kept resident per slot used, at most this much; a session's calls reuse
+/// the same few slots.
+const KEEP_RESIDENT: usize = 2 << 20;
+
 impl Runtime {
     pub fn new(options: &RuntimeOptions) -> wasmtime::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
@@ -100,6 +107,7 @@ impl Runtime {
             .total_tables(n * 4)
             .total_stacks(n)
             .max_memory_size(options.max_memory_bytes)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
             .max_core_instances_per_component(32)
             .max_memories_per_component(8)
             .max_tables_per_component(16);
