@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::{CacheOutcome, ContentHash, sha256};
 pub use call::{ToolCall, ToolOutput};
@@ -108,6 +108,8 @@ impl Runtime {
             .total_stacks(n)
             .max_memory_size(options.max_memory_bytes)
             .linear_memory_keep_resident(KEEP_RESIDENT)
+            // Resets only the pages an instance dirtied (Linux 6.7+), not all of KEEP_RESIDENT.
+            .pagemap_scan(Enabled::Auto)
             .max_core_instances_per_component(32)
             .max_memories_per_component(8)
             .max_tables_per_component(16);
