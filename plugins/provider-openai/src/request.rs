@@ -2,6 +2,8 @@
 //! `@ai-sdk/openai-compatible` sends: `{model, max_tokens, messages, stream: true,
 //! stream_options: {include_usage: true}, tools, tool_choice: "auto"}`.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use wasmcode_provider_support::wit::{CompletionRequest, ContentPart, Message, ProviderError, Role};
@@ -67,7 +69,7 @@ pub enum ChatMessage<'a> {
     },
     Assistant {
         /// `null` when the message only calls tools.
-        content: Option<String>,
+        content: Option<Cow<'a, str>>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCallOut<'a>>,
     },
@@ -119,32 +121,35 @@ fn push_message<'a>(message: &'a Message, out: &mut Vec<ChatMessage<'a>>) {
     }
     match message.role {
         Role::User => {
-            let texts: Vec<&str> = message
-                .content
-                .iter()
-                .filter_map(|part| match part {
-                    ContentPart::Text(text) => Some(text.as_str()),
-                    _ => None,
-                })
-                .collect();
-            match texts.as_slice() {
-                [] => {}
-                [one] => out.push(ChatMessage::User {
+            // Most user messages are one text: sent as a string, without collecting anything.
+            let mut texts = message.content.iter().filter_map(|part| match part {
+                ContentPart::Text(text) => Some(text.as_str()),
+                _ => None,
+            });
+            match (texts.next(), texts.next()) {
+                (None, _) => {}
+                (Some(one), None) => out.push(ChatMessage::User {
                     content: UserContent::Text(one),
                 }),
-                many => out.push(ChatMessage::User {
+                (Some(first), Some(second)) => out.push(ChatMessage::User {
                     content: UserContent::Parts(
-                        many.iter().map(|text| TextPart { kind: "text", text }).collect(),
+                        [first, second]
+                            .into_iter()
+                            .chain(texts)
+                            .map(|text| TextPart { kind: "text", text })
+                            .collect(),
                     ),
                 }),
             }
         }
         Role::Assistant => {
-            let mut text = String::new();
+            // One text part (the usual case) is borrowed; several are joined.
+            let mut text: Cow<'a, str> = Cow::Borrowed("");
             let mut tool_calls = Vec::new();
             for part in &message.content {
                 match part {
-                    ContentPart::Text(t) => text.push_str(t),
+                    ContentPart::Text(t) if text.is_empty() => text = Cow::Borrowed(t),
+                    ContentPart::Text(t) => text.to_mut().push_str(t),
                     ContentPart::ToolCall(call) => {
                         let arguments = if call.arguments_json.trim().is_empty() {
                             "{}"
