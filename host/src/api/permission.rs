@@ -22,7 +22,6 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<PermissionRequest>>
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ReplyBody {
     reply: Reply,
     /// With `reject`: feedback for the model, and the turn goes on.

@@ -251,7 +251,6 @@ pub async fn prompt_async(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct LegacyReply {
     response: Reply,
 }
@@ -338,7 +337,6 @@ pub async fn commands(State(state): State<AppState>, Scoped(instance): Scoped) -
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct InitInput {
     #[serde(rename = "modelID")]
     model_id: String,

@@ -34,19 +34,16 @@ fn command(name: &str) -> Event {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct AppendPrompt {
     pub text: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ExecuteCommand {
     pub command: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct SelectSession {
     /// The session to navigate to.
     #[serde(rename = "sessionID")]

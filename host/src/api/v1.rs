@@ -492,7 +492,6 @@ pub async fn app_skills(State(state): State<AppState>, Scoped(instance): Scoped)
 }
 
 #[derive(Debug, Default, serde::Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct NewSession {
     pub title: Option<String>,
 }

@@ -331,7 +331,6 @@ pub enum ToastVariant {
 
 /// A toast for the TUI (`POST /tui/show-toast`, `tui.toast.show`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct TuiToastShow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,

@@ -19,7 +19,7 @@ use crate::atomic::{self, Access};
 /// One provider's credentials, as OpenCode's `Auth` union. Only `api` keys are used to call
 /// providers; the other kinds are accepted and kept so OpenCode's clients can store them.
 #[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "lowercase")]
 #[schema(as = Auth)]
 pub enum AuthInfo {
     /// An API key.
@@ -299,12 +299,14 @@ mod tests {
     fn bodies_are_checked_and_never_printed() {
         for bad in [
             json!({"type": "api"}),
-            json!({"type": "api", "key": "k", "extra": 1}),
             json!({"type": "bearer", "key": "k"}),
             json!({"key": "k"}),
         ] {
             assert!(serde_json::from_value::<AuthInfo>(bad.clone()).is_err(), "{bad}");
         }
+        // Keys it does not know are dropped, as the reference drops them.
+        let lenient = serde_json::from_value::<AuthInfo>(json!({"type": "api", "key": "k", "extra": 1}));
+        assert!(lenient.is_ok_and(|info| info == api("k")));
         assert!(api(" ").validate().is_err());
         assert!(!format!("{:?}", api("sk-very-secret")).contains("sk-very-secret"));
     }

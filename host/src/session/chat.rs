@@ -19,7 +19,6 @@ use crate::protocol::session::{
 
 /// One message of a chat request.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ChatMessageInput {
     /// `system`, `user` or `assistant`.
     pub role: String,
@@ -30,7 +29,6 @@ pub struct ChatMessageInput {
 
 /// `POST /v1/chat` and `/v1/chat/stream`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ChatInput {
     pub messages: Vec<ChatMessageInput>,
     /// `provider/model`, or a model id any connected provider offers; default: the configured

@@ -19,7 +19,6 @@ pub struct CreateSession {
 
 /// `PATCH /session/{id}`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateSession {
     pub title: Option<String>,
     pub permission: Option<Vec<Rule>>,
@@ -88,7 +87,6 @@ impl PartInput {
 
 /// `POST /session/{id}/message` and `prompt_async`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct PromptInput {
     #[serde(rename = "messageID")]
     pub message_id: Option<MessageId>,

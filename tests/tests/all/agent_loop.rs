@@ -2,7 +2,8 @@
 //! upstream speaking the OpenAI and Anthropic streaming formats. Covers a prompt with a tool
 //! call (event order compared with the reference's), permission replies (once, always, reject,
 //! reject with a message, the legacy route), abort during a tool and during a permission ask, a
-//! prompt while busy, retries, an upstream that is down, and a crash right after `prompt_async`.
+//! prompt while busy, retries, an upstream that is down, a crash right after `prompt_async`, and
+//! bodies with keys a route does not know (ignored, as the reference ignores them).
 
 use std::time::{Duration, Instant};
 
@@ -673,6 +674,55 @@ async fn anthropic_retries_a_529_and_honours_reject_with_a_message() {
     let turns = llm.turn_requests();
     assert_eq!(turns.len(), 3);
     assert!(turns[2].body.to_string().contains("no secrets"));
+}
+
+/// Keys a route does not know are ignored, as the reference ignores them
+/// (`samples/err_extra_field.json`): PyPI's `opencode-ai` SDK, for one, sends `providerID` and
+/// `modelID` at the top of a prompt. Wrong types still answer 400.
+#[tokio::test]
+async fn bodies_with_keys_a_route_does_not_know_are_accepted() {
+    let llm = FakeLlm::start().await;
+    llm.push(Reply::text(["Hello from a lenient server."]));
+    llm.push(Reply::text(["And from /v1."]));
+    let env = project(&llm, Api::OpenAi);
+    let server = env.serve();
+
+    let (status, session) = server.post("/session", json!({"bogus": 1})).await;
+    assert_eq!(status, 200, "{session}");
+    let id = session["id"].as_str().expect("a session id");
+
+    let (status, updated) = server
+        .patch(
+            &format!("/session/{id}"),
+            json!({"title": "Renamed", "bogus": {"nested": true}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["title"], "Renamed");
+
+    let prompt = json!({
+        "providerID": "fake", "modelID": "fake-model", "bogus": [1, 2],
+        "parts": [{"type": "text", "text": "hi", "extra": "ignored"}],
+    });
+    let (status, answer) = server.post(&format!("/session/{id}/message"), prompt).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["parts"][1]["text"], "Hello from a lenient server.");
+
+    let chat = json!({"messages": [{"role": "user", "content": "hi", "name": "me"}], "temperature": 0.2});
+    let (status, answer) = server.post("/v1/chat", chat).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["choices"][0]["message"]["content"], "And from /v1.");
+
+    let (status, error) = server.patch(&format!("/session/{id}"), json!({"title": 7})).await;
+    assert_eq!(status, 400, "{error}");
+    let (status, error) = server
+        .post(
+            &format!("/session/{id}/message"),
+            json!({"providerID": "fake", "bogus": 1}),
+        )
+        .await;
+    assert_eq!(status, 400, "a prompt without parts: {error}");
+    server.assert_healthy().await;
 }
 
 /// One test per provider component for each scenario above.

@@ -201,13 +201,16 @@ async fn every_kind_of_credentials_is_accepted_and_bad_bodies_are_400() {
     }
     let (_, list) = server.get("/provider").await;
     assert_eq!(list["connected"], json!([]), "only API keys connect");
+    // A key it does not know is ignored, as the reference ignores it.
+    let lenient = json!({"type": "api", "key": "k", "extra": 1});
+    let (status, body) = put(&server, "/auth/openai", &lenient.to_string()).await;
+    assert_eq!((status, &body), (200, &json!(true)), "{lenient}");
 
     for bad in [
         "{not json",
         "{}",
         r#"{"type":"api"}"#,
         r#"{"type":"api","key":""}"#,
-        r#"{"type":"api","key":"k","extra":1}"#,
         r#"{"type":"bearer","key":"k"}"#,
         r#"["api","k"]"#,
     ] {
