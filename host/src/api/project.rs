@@ -1,19 +1,37 @@
-//! `/project`, `/path`, `/vcs`: where the request's directory lives.
+//! `/project`, `/project/{id}/directories`, `/path`, `/vcs`: where the request's directory lives.
 
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use axum::Json;
-use axum::extract::State;
-
 use super::error::ApiError;
-use super::extract::Scoped;
+use super::extract::{Scoped, ValidPath};
 use crate::instance::Instance;
-use crate::project::{PathInfo, Project, ProjectTime, VcsInfo, vcs};
+use crate::project::{PathInfo, Project, ProjectDirectory, ProjectTime, VcsInfo, vcs};
 
 fn project_of(instance: &Instance) -> Project {
     vcs::project(&instance.directory, ProjectTime::at(instance.created_ms))
+}
+
+/// The projects of the live instances and of the request's own, by worktree, without repeats.
+async fn known_projects(state: &AppState, current: Arc<Instance>) -> Result<Vec<Project>, ApiError> {
+    let mut instances = state.instances.live().await;
+    if !instances.iter().any(|i| i.directory == current.directory) {
+        instances.push(current);
+    }
+    tokio::task::spawn_blocking(move || {
+        let mut projects: Vec<Project> = instances.iter().map(|i| project_of(i)).collect();
+        projects.sort_by(|a, b| a.worktree.cmp(&b.worktree));
+        projects.dedup_by(|a, b| a.id == b.id && a.worktree == b.worktree);
+        projects
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// List all projects (those with a live instance).
@@ -23,19 +41,41 @@ pub async fn list(
     State(state): State<AppState>,
     Scoped(current): Scoped,
 ) -> Result<Json<Vec<Project>>, ApiError> {
-    let mut instances = state.instances.live().await;
-    if !instances.iter().any(|i| i.directory == current.directory) {
-        instances.push(current);
+    Ok(Json(known_projects(&state, current).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProjectPath {
+    #[serde(rename = "projectID")]
+    project_id: String,
+}
+
+/// List project directories.
+///
+/// The local directories a project is known to live in: the worktree of each live instance of it.
+/// Empty for an unknown project and for the global one (directories outside git), as in the
+/// reference.
+#[utoipa::path(get, path = "/project/{projectID}/directories", operation_id = "project.directories",
+    tag = "project",
+    responses((status = 200, description = "Project directories", body = Vec<ProjectDirectory>)))]
+pub async fn directories(
+    State(state): State<AppState>,
+    Scoped(current): Scoped,
+    ValidPath(path): ValidPath<ProjectPath>,
+) -> Result<Json<Vec<ProjectDirectory>>, ApiError> {
+    if path.project_id == vcs::GLOBAL_PROJECT_ID {
+        return Ok(Json(Vec::new()));
     }
-    let projects = tokio::task::spawn_blocking(move || {
-        let mut projects: Vec<Project> = instances.iter().map(|i| project_of(i)).collect();
-        projects.sort_by(|a, b| a.worktree.cmp(&b.worktree));
-        projects.dedup_by(|a, b| a.id == b.id && a.worktree == b.worktree);
-        projects
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(projects))
+    let directories = known_projects(&state, current)
+        .await?
+        .into_iter()
+        .filter(|project| project.id == path.project_id)
+        .map(|project| ProjectDirectory {
+            directory: project.worktree,
+            strategy: None,
+        })
+        .collect();
+    Ok(Json(directories))
 }
 
 /// Get the current project.
@@ -80,6 +120,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(current))
+        .routes(routes!(directories))
         .routes(routes!(path))
         .routes(routes!(vcs))
 }

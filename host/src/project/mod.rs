@@ -37,7 +37,9 @@ pub use find::{
     Symbol, SymbolLocation,
 };
 pub use sandbox::{PathError, ProjectRoot};
-pub use vcs::{PathInfo, Project, ProjectCommands, ProjectIcon, ProjectTime, ProjectVcs, VcsInfo};
+pub use vcs::{
+    PathInfo, Project, ProjectCommands, ProjectDirectory, ProjectIcon, ProjectTime, ProjectVcs, VcsInfo,
+};
 
 #[cfg(test)]
 mod tests {

@@ -93,6 +93,16 @@ pub struct Project {
     pub sandboxes: Vec<String>,
 }
 
+/// An item of `GET /project/{id}/directories`: a local directory the project lives in. The
+/// reference also lists sandbox copies, each with the `strategy` that made it; none are made here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ProjectDirectory {
+    pub directory: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub strategy: Option<String>,
+}
+
 /// `GET /path`: `{home, state, config, worktree, directory}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(as = Path)]

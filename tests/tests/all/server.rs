@@ -461,6 +461,14 @@ async fn files_and_find_answer_in_the_reference_shapes() {
         "the root commit: {project}"
     );
     assert_eq!(project["worktree"], json!(env.project.to_string_lossy()));
+    let id = project["id"].as_str().expect("a project id");
+    let (status, directories) = server.get(&format!("/project/{id}/directories")).await;
+    assert_eq!(status, 200, "{directories}");
+    assert_eq!(directories, json!([{"directory": env.project.to_string_lossy()}]));
+    for other in ["global", "0000000000000000000000000000000000000000"] {
+        let (status, directories) = server.get(&format!("/project/{other}/directories")).await;
+        assert_eq!((status, directories), (200, json!([])), "{other}");
+    }
     let (_, path) = server.get("/path").await;
     assert_eq!(path["directory"], json!(env.project.to_string_lossy()));
 }
