@@ -2,6 +2,7 @@
 //! event and queued for the client that long-polls `/tui/control/next`.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -57,11 +58,15 @@ pub async fn append_prompt(
     Scoped(instance): Scoped,
     ValidJson(body): ValidJson<AppendPrompt>,
 ) -> Result<Json<bool>, ApiError> {
+    append(&instance, body.text)
+}
+
+fn append(instance: &Instance, text: String) -> Result<Json<bool>, ApiError> {
     queue(
-        &instance,
+        instance,
         "/tui/append-prompt",
-        serde_json::json!({ "text": body.text }),
-        Event::TuiPromptAppend(TuiPromptAppend { text: body.text }),
+        serde_json::json!({ "text": text }),
+        Event::TuiPromptAppend(TuiPromptAppend { text }),
     )
 }
 
@@ -72,11 +77,15 @@ pub async fn execute_command(
     Scoped(instance): Scoped,
     ValidJson(body): ValidJson<ExecuteCommand>,
 ) -> Result<Json<bool>, ApiError> {
-    let event = command(&body.command);
+    execute(&instance, body.command)
+}
+
+fn execute(instance: &Instance, name: String) -> Result<Json<bool>, ApiError> {
+    let event = command(&name);
     queue(
-        &instance,
+        instance,
         "/tui/execute-command",
-        serde_json::json!({ "command": body.command }),
+        serde_json::json!({ "command": name }),
         event,
     )
 }
@@ -88,8 +97,12 @@ pub async fn show_toast(
     Scoped(instance): Scoped,
     ValidJson(toast): ValidJson<TuiToastShow>,
 ) -> Result<Json<bool>, ApiError> {
+    show(&instance, toast)
+}
+
+fn show(instance: &Instance, toast: TuiToastShow) -> Result<Json<bool>, ApiError> {
     let body = serde_json::to_value(&toast).map_err(|e| ApiError::internal(e.to_string()))?;
-    queue(&instance, "/tui/show-toast", body, Event::TuiToastShow(toast))
+    queue(instance, "/tui/show-toast", body, Event::TuiToastShow(toast))
 }
 
 /// Navigate the TUI to a session.
@@ -100,19 +113,59 @@ pub async fn show_toast(
         (status = 404, description = "No such session", body = super::error::ErrorBody),
     ))]
 pub async fn select_session(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     Scoped(instance): Scoped,
     ValidJson(body): ValidJson<SelectSession>,
 ) -> Result<Json<bool>, ApiError> {
-    state.sessions.get(&body.session_id)?;
+    select(&state, &instance, body.session_id)
+}
+
+fn select(state: &AppState, instance: &Instance, session_id: SessionId) -> Result<Json<bool>, ApiError> {
+    state.sessions.get(&session_id)?;
     queue(
-        &instance,
+        instance,
         "/tui/select-session",
-        serde_json::json!({ "sessionID": body.session_id }),
-        Event::TuiSessionSelect(TuiSessionSelect {
-            session_id: body.session_id,
-        }),
+        serde_json::json!({ "sessionID": session_id }),
+        Event::TuiSessionSelect(TuiSessionSelect { session_id }),
     )
+}
+
+/// `POST /tui/publish`: one of the TUI's own events, as `/event` carries it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "type", content = "properties")]
+pub enum TuiEvent {
+    #[serde(rename = "tui.prompt.append")]
+    PromptAppend(TuiPromptAppend),
+    #[serde(rename = "tui.command.execute")]
+    CommandExecute(TuiCommandExecute),
+    #[serde(rename = "tui.toast.show")]
+    ToastShow(TuiToastShow),
+    #[serde(rename = "tui.session.select")]
+    SessionSelect(TuiSessionSelect),
+}
+
+/// Publish a TUI event.
+///
+/// The same as the action's own route (`/tui/append-prompt`, `/tui/execute-command`,
+/// `/tui/show-toast`, `/tui/select-session`): published on `/event` and queued for
+/// `/tui/control/next`.
+#[utoipa::path(post, path = "/tui/publish", operation_id = "tui.publish", tag = "tui",
+    request_body = TuiEvent,
+    responses(
+        (status = 200, description = "Event published successfully", body = bool, content_type = "application/json"),
+        (status = 404, description = "No such session", body = super::error::ErrorBody),
+    ))]
+pub async fn publish(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+    ValidJson(event): ValidJson<TuiEvent>,
+) -> Result<Json<bool>, ApiError> {
+    match event {
+        TuiEvent::PromptAppend(TuiPromptAppend { text }) => append(&instance, text),
+        TuiEvent::CommandExecute(TuiCommandExecute { command }) => execute(&instance, command),
+        TuiEvent::ToastShow(toast) => show(&instance, toast),
+        TuiEvent::SessionSelect(TuiSessionSelect { session_id }) => select(&state, &instance, session_id),
+    }
 }
 
 /// Declares a body-less TUI action.
@@ -204,6 +257,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(submit_prompt))
         .routes(routes!(clear_prompt))
         .routes(routes!(select_session))
+        .routes(routes!(publish))
         .routes(routes!(control_next))
         .routes(routes!(control_response))
 }

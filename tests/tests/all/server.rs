@@ -1,7 +1,7 @@
 //! The server over loopback: the tool endpoints in the reference's shapes, JSON errors, and a
 //! server that keeps answering whatever a plugin does.
 
-use crate::harness::{TestEnv, git};
+use crate::harness::{SseStream, TestEnv, git};
 use serde_json::json;
 use wasmcode_tests::guests;
 
@@ -612,6 +612,38 @@ async fn the_tui_queue_carries_requests_to_a_polling_client() {
         server.post("/tui/control/response", json!({"ok": true})).await,
         (200, json!(true))
     );
+
+    // `/tui/publish` takes the event itself, as `/event` carries it, and queues the same request
+    // as the action's own route.
+    let mut events = SseStream::open(&server, "/event", None).await;
+    let toast = json!({"type": "tui.toast.show", "properties": {"message": "done", "variant": "info"}});
+    assert_eq!(server.post("/tui/publish", toast).await, (200, json!(true)));
+    let (_, next) = server.get("/tui/control/next").await;
+    assert_eq!(
+        next,
+        json!({"path": "/tui/show-toast", "body": {"message": "done", "variant": "info"}})
+    );
+    let seen = events.until(|e| e["type"] == "tui.toast.show").await;
+    assert_eq!(
+        seen.last().map(|e| &e["properties"]),
+        Some(&json!({"message": "done", "variant": "info"}))
+    );
+    let command = json!({"type": "tui.command.execute", "properties": {"command": "session.list"}});
+    assert_eq!(server.post("/tui/publish", command).await, (200, json!(true)));
+    let (_, next) = server.get("/tui/control/next").await;
+    assert_eq!(next["path"], "/tui/execute-command");
+    for bad in [
+        json!({"type": "tui.nonsense", "properties": {}}),
+        json!({"type": "tui.prompt.append", "properties": {}}),
+        json!({"type": "tui.session.select", "properties": {"sessionID": "nope"}}),
+    ] {
+        let (status, body) = server.post("/tui/publish", bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let missing =
+        json!({"type": "tui.session.select", "properties": {"sessionID": "ses_0000000000000000000000000"}});
+    let (status, body) = server.post("/tui/publish", missing).await;
+    assert_eq!(status, 404, "{body}");
 }
 
 #[tokio::test]
