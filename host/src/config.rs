@@ -108,15 +108,8 @@ impl Config {
     /// Loads the global config from `global_dir`, then the project's, then
     /// `OPENCODE_CONFIG_CONTENT` (passed in, so tests do not touch the process environment).
     pub fn load(global_dir: &Path, project: &Path, inline: Option<&str>) -> Result<Self, ConfigError> {
-        let mut merged = serde_json::Value::Object(Default::default());
-        for dir in [global_dir.to_path_buf(), project.to_path_buf()] {
-            for name in FILE_NAMES {
-                let path = dir.join(name);
-                if let Some(value) = read_file(&path)? {
-                    merge(&mut merged, value);
-                }
-            }
-        }
+        let mut merged = read_dir(global_dir)?;
+        merge(&mut merged, read_dir(project)?);
         if let Some(text) = inline {
             merge(&mut merged, parse("OPENCODE_CONFIG_CONTENT", text)?);
         }
@@ -133,6 +126,18 @@ impl Config {
         };
         Ok(Self { raw, wasmcode })
     }
+}
+
+/// The configuration files of `dir` (`opencode.json`, then `opencode.jsonc`), merged; an empty
+/// object when it has none.
+pub fn read_dir(dir: &Path) -> Result<serde_json::Value, ConfigError> {
+    let mut merged = serde_json::Value::Object(Default::default());
+    for name in FILE_NAMES {
+        if let Some(value) = read_file(&dir.join(name))? {
+            merge(&mut merged, value);
+        }
+    }
+    Ok(merged)
 }
 
 fn read_file(path: &PathBuf) -> Result<Option<serde_json::Value>, ConfigError> {
@@ -182,16 +187,21 @@ pub fn parse(file: &str, text: &str) -> Result<serde_json::Value, ConfigError> {
     }
 }
 
-/// Applies `patch` to the project's configuration file (`opencode.jsonc` if the project has one,
-/// else `opencode.json`, created if missing) and writes it atomically. Objects merge key by key
-/// and `null` removes a key (RFC 7396); comments and layout of the file are kept.
-pub fn patch_project_file(project: &Path, patch: &serde_json::Value) -> Result<PathBuf, ConfigError> {
-    let jsonc = project.join("opencode.jsonc");
-    let path = if jsonc.exists() {
+/// The file [`patch_file`] writes in `dir`: `opencode.jsonc` if it exists, else `opencode.json`.
+pub fn file_to_patch(dir: &Path) -> PathBuf {
+    let jsonc = dir.join("opencode.jsonc");
+    if jsonc.exists() {
         jsonc
     } else {
-        project.join("opencode.json")
-    };
+        dir.join("opencode.json")
+    }
+}
+
+/// Applies `patch` to the configuration file of `dir`, a project or the global configuration
+/// directory (`opencode.jsonc` if it has one, else `opencode.json`, created if missing) and writes it atomically. Objects merge key by key
+/// and `null` removes a key (RFC 7396); comments and layout of the file are kept.
+pub fn patch_file(dir: &Path, patch: &serde_json::Value) -> Result<PathBuf, ConfigError> {
+    let path = file_to_patch(dir);
     let file = path.display().to_string();
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -315,7 +325,7 @@ mod tests {
         let file = dir.path().join("opencode.jsonc");
         std::fs::write(&file, "{\n  // my model\n  \"model\": \"a/b\",\n  \"agent\": {\"plan\": {\"x\": 1}},\n  \"drop\": 1,\n}\n")
             .expect("write");
-        let written = patch_project_file(
+        let written = patch_file(
             dir.path(),
             &json!({"model": "c/d", "agent": {"build": {}}, "drop": null, "new": [1]}),
         )
@@ -333,7 +343,7 @@ mod tests {
     #[test]
     fn patching_creates_opencode_json_and_refuses_broken_files() {
         let dir = tempfile::tempdir().expect("temp dir");
-        patch_project_file(dir.path(), &json!({"model": "a/b"})).expect("created");
+        patch_file(dir.path(), &json!({"model": "a/b"})).expect("created");
         let value = parse(
             "x",
             &std::fs::read_to_string(dir.path().join("opencode.json")).expect("read"),
@@ -342,7 +352,7 @@ mod tests {
         assert_eq!(value, json!({"model": "a/b"}));
         std::fs::write(dir.path().join("opencode.json"), "{\"model\": }").expect("write");
         assert!(matches!(
-            patch_project_file(dir.path(), &json!({"x": 1})),
+            patch_file(dir.path(), &json!({"x": 1})),
             Err(ConfigError::Syntax { .. })
         ));
     }

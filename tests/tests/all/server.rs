@@ -547,6 +547,68 @@ async fn config_is_read_and_patched_in_the_project_file() {
 }
 
 #[tokio::test]
+async fn the_global_config_is_read_and_patched_in_its_own_file() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(&env.paths.config).expect("config dir");
+    let global = env.paths.config.join("opencode.jsonc");
+    std::fs::write(
+        &global,
+        "{\n  // mine\n  \"username\": \"ada\",\n  \"provider\": {\"openai\": {\"options\": {\"apiKey\": \"sk-global\"}}},\n}\n",
+    )
+    .expect("write");
+    env.write("opencode.json", r#"{"model": "a/b"}"#);
+    let server = env.serve();
+
+    let (status, config) = server.get("/global/config").await;
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["$schema"], "https://opencode.ai/config.json");
+    assert_eq!(config["username"], "ada");
+    assert!(
+        config.get("model").is_none(),
+        "the project's keys stay out: {config}"
+    );
+    assert!(
+        !config.to_string().contains("sk-global"),
+        "keys never leave: {config}"
+    );
+
+    let (status, updated) = server
+        .patch(
+            "/global/config",
+            json!({"username": "grace", "share": "disabled"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (&updated["username"], &updated["share"]),
+        (&json!("grace"), &json!("disabled"))
+    );
+    let text = std::fs::read_to_string(&global).expect("file");
+    assert!(text.contains("// mine") && text.contains("\"grace\""), "{text}");
+    let (_, merged) = server.get("/config").await;
+    assert_eq!(
+        (&merged["username"], &merged["model"]),
+        (&json!("grace"), &json!("a/b"))
+    );
+
+    // Neither a body that is not an object nor one that would stop every instance loading.
+    let (status, _) = server.patch("/global/config", json!([1])).await;
+    assert_eq!(status, 400);
+    let (status, body) = server
+        .patch("/global/config", json!({"wasmcode": {"session": {"bogus": 1}}}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        std::fs::read_to_string(&global).expect("file"),
+        text,
+        "the file is restored"
+    );
+    server.assert_healthy().await;
+    let (status, _) = server.get("/config").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn log_validates_like_the_reference() {
     let env = TestEnv::new();
     let server = env.serve();
