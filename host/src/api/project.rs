@@ -1,4 +1,4 @@
-//! `/project`, `/project/{id}/directories`, `/path`, `/vcs`: where the request's directory lives.
+//! `/project`, `/project/{id}/directories`, `/project/git/init`, `/path`, `/vcs`: where the request's directory lives.
 
 use std::sync::Arc;
 
@@ -42,6 +42,25 @@ pub async fn list(
     Scoped(current): Scoped,
 ) -> Result<Json<Vec<Project>>, ApiError> {
     Ok(Json(known_projects(&state, current).await?))
+}
+
+/// Initialize git in the current directory (`git init`, no commit; nothing when it is in a git
+/// worktree already), as the reference does. Its id stays `global` until the first commit.
+#[utoipa::path(post, path = "/project/git/init", operation_id = "project.initGit", tag = "project",
+    responses((status = 200, description = "Project", body = Project)))]
+pub async fn init_git(Scoped(instance): Scoped) -> Result<Json<Project>, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        if vcs::init(&instance.directory) {
+            Ok(Json(project_of(&instance)))
+        } else {
+            Err(ApiError::internal(format!(
+                "`git init` failed in {} (is git installed?)",
+                instance.directory.display()
+            )))
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +140,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(current))
         .routes(routes!(directories))
+        .routes(routes!(init_git))
         .routes(routes!(path))
         .routes(routes!(vcs))
 }

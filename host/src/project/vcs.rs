@@ -169,6 +169,12 @@ pub fn toplevel(dir: &Path) -> Option<PathBuf> {
     git_line(dir, ["rev-parse", "--show-toplevel"]).map(PathBuf::from)
 }
 
+/// Makes `dir` a git repository (`git init`, no commit) unless it is inside one already; whether
+/// it is inside one now.
+pub fn init(dir: &Path) -> bool {
+    toplevel(dir).is_some() || (git(dir, ["init", "--quiet"]).is_some() && toplevel(dir).is_some())
+}
+
 /// The worktree `/path` and `/project` report: the git toplevel, or `/` outside git (as the
 /// reference does for e.g. `/tmp`).
 pub fn worktree(dir: &Path) -> PathBuf {

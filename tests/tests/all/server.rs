@@ -547,6 +547,35 @@ async fn config_is_read_and_patched_in_the_project_file() {
 }
 
 #[tokio::test]
+async fn git_init_makes_the_directory_a_repository_once() {
+    let env = TestEnv::new();
+    let server = env.serve();
+    let (_, before) = server.get("/project/current").await;
+    assert_eq!(
+        (&before["id"], before.get("vcs")),
+        (&json!("global"), None),
+        "{before}"
+    );
+
+    let (status, project) = server.post("/project/git/init", json!({})).await;
+    assert_eq!(status, 200, "{project}");
+    assert_eq!(
+        (&project["id"], &project["vcs"], &project["worktree"]),
+        (
+            &json!("global"),
+            &json!("git"),
+            &json!(env.project.to_string_lossy())
+        ),
+        "no commit yet, so still the global id, as in the reference"
+    );
+    assert!(env.project.join(".git").is_dir());
+    let (status, again) = server.post("/project/git/init", json!({})).await;
+    assert_eq!((status, &again["worktree"]), (200, &project["worktree"]));
+    let (_, current) = server.get("/project/current").await;
+    assert_eq!(current["vcs"], "git");
+}
+
+#[tokio::test]
 async fn the_global_config_is_read_and_patched_in_its_own_file() {
     let env = TestEnv::new();
     std::fs::create_dir_all(&env.paths.config).expect("config dir");
