@@ -1,4 +1,4 @@
-//! `/project`, `/project/{id}/directories`, `/project/git/init`, `/path`, `/vcs`: where the request's directory lives.
+//! `/project`, `/project/{id}/directories`, `/project/git/init`, `/path`, `/vcs`, `/vcs/status`: where the request's directory lives.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Scoped, ValidPath};
 use crate::instance::Instance;
-use crate::project::{PathInfo, Project, ProjectDirectory, ProjectTime, VcsInfo, vcs};
+use crate::project::{PathInfo, Project, ProjectDirectory, ProjectTime, VcsFileStatus, VcsInfo, files, vcs};
 
 fn project_of(instance: &Instance) -> Project {
     vcs::project(&instance.directory, ProjectTime::at(instance.created_ms))
@@ -134,6 +134,19 @@ pub async fn vcs(Scoped(instance): Scoped) -> Result<Json<VcsInfo>, ApiError> {
     Ok(Json(info))
 }
 
+/// Get the files of the working tree that differ from `HEAD`, without patches: staged or not,
+/// untracked ones that are not ignored, each with its line counts; paths from the repository's
+/// top, only those under the request's directory. `[]` outside git.
+#[utoipa::path(get, path = "/vcs/status", operation_id = "vcs.status", tag = "project",
+    responses((status = 200, description = "VCS status", body = Vec<VcsFileStatus>)))]
+pub async fn vcs_status(Scoped(instance): Scoped) -> Result<Json<Vec<VcsFileStatus>>, ApiError> {
+    let root = instance.root.clone();
+    let changed = tokio::task::spawn_blocking(move || files::vcs_status(&root))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(changed))
+}
+
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -143,4 +156,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(init_git))
         .routes(routes!(path))
         .routes(routes!(vcs))
+        .routes(routes!(vcs_status))
 }

@@ -478,14 +478,60 @@ fn binary_mime(ext: &str) -> &'static str {
     }
 }
 
-/// The project's changed files, from git: modified (and staged) files with `git diff --numstat`
-/// counts against `HEAD`, untracked files as `added` with their line count, deleted files with
-/// the lines they had. Renames show as a deletion plus an addition. Paths are relative to the
-/// project root, which may be a subdirectory of the repository (only its files are listed).
-/// Sorted by path. Outside git, or without git, `[]`.
+/// One item of `GET /vcs/status` (the reference's `VcsFileStatus`): a changed file by its path
+/// from the repository's top.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct VcsFileStatus {
+    pub file: String,
+    pub additions: u64,
+    pub deletions: u64,
+    pub status: ChangeStatus,
+}
+
+/// [`changes`] as `GET /file/status` reports them: paths from the project root.
 ///
 /// The reference always answered `[]` here (its `/vcs/status` had the data); this reports it.
 pub fn status(root: &ProjectRoot) -> Vec<FileStatus> {
+    changes(root)
+        .into_iter()
+        .map(|change| FileStatus {
+            path: change.path,
+            added: change.added,
+            removed: change.removed,
+            status: change.status,
+        })
+        .collect()
+}
+
+/// [`changes`] as `GET /vcs/status` reports them: paths from the repository's top (the project
+/// root may be a subdirectory of it; only its files are listed either way).
+pub fn vcs_status(root: &ProjectRoot) -> Vec<VcsFileStatus> {
+    changes(root)
+        .into_iter()
+        .map(|change| VcsFileStatus {
+            file: change.repo_path,
+            additions: change.added,
+            deletions: change.removed,
+            status: change.status,
+        })
+        .collect()
+}
+
+/// A changed file, by its path from the repository's top and from the project root.
+struct Change {
+    repo_path: String,
+    path: String,
+    added: u64,
+    removed: u64,
+    status: ChangeStatus,
+}
+
+/// The project's changed files, from git: modified (and staged) files with `git diff --numstat`
+/// counts against `HEAD`, untracked files as `added` with their line count, deleted files with
+/// the lines they had. Renames show as a deletion plus an addition. Only the files under the
+/// project root, which may be a subdirectory of the repository. Sorted by path. Outside git, or
+/// without git, `[]`.
+fn changes(root: &ProjectRoot) -> Vec<Change> {
     let dir = root.path();
     let Some(raw) = git(
         dir,
@@ -540,8 +586,9 @@ pub fn status(root: &ProjectRoot) -> Vec<FileStatus> {
             None if status == ChangeStatus::Added => (count_lines(root, Path::new(path)), 0),
             None => (0, 0),
         };
-        out.push(FileStatus {
+        out.push(Change {
             path: path.to_owned(),
+            repo_path: repo_path.into_owned(),
             added,
             removed,
             status,

@@ -3,7 +3,8 @@
 //!
 //! * [`sandbox`]: [`ProjectRoot`], the root opened once as a cap-std directory, and
 //!   [`ProjectRoot::resolve`], the only way a user-supplied path becomes a path in it;
-//! * [`files`]: `/file` (list), `/file/content` (read), `/file/status` (changed files, from git);
+//! * [`files`]: `/file` (list), `/file/content` (read), `/file/status` and `/vcs/status` (changed
+//!   files, from git);
 //! * [`find`]: `/find` (regex search), the tree listing of `/find/file`, `/find/symbol`;
 //! * [`fuzzy`]: the ranking of `/find/file`, over a listing prepared once for many queries;
 //! * [`index`]: the trigram index that answers `/find` without scanning the tree;
@@ -30,7 +31,7 @@ pub mod watch;
 
 pub use files::{
     ChangeStatus, ContentEncoding, ContentType, FileContent, FileNode, FilePatch, FileStatus, NodeType,
-    PatchHunk,
+    PatchHunk, VcsFileStatus,
 };
 pub use find::{
     DEFAULT_TEXT_LIMIT, FindError, Kind, MAX_FILES_LIMIT, Match, MatchText, Position, Range, SubMatch,

@@ -546,6 +546,49 @@ async fn config_is_read_and_patched_in_the_project_file() {
     assert_eq!(response.status().as_u16(), 400);
 }
 
+/// The same working tree as measured on the reference (OpenCode 1.18.33): what it answered.
+#[tokio::test]
+async fn vcs_status_lists_the_changes_as_the_reference_does() {
+    let env = TestEnv::new();
+    std::fs::remove_file(env.project.join("hello.txt")).expect("remove");
+    env.write("a.txt", "a\nb\nc\n");
+    env.write("gone.txt", "x\n");
+    env.write("src/keep.txt", "k\n");
+    git(&env.project, &["init", "-q"]);
+    git(&env.project, &["add", "."]);
+    git(&env.project, &["commit", "-qm", "init"]);
+    env.write("a.txt", "a\nB\nc\nd\n");
+    std::fs::remove_file(env.project.join("gone.txt")).expect("remove");
+    env.write("new.txt", "n1\nn2\n");
+    env.write("src/staged.txt", "staged\n");
+    git(&env.project, &["add", "src/staged.txt"]);
+    std::fs::write(env.project.join("blob.bin"), b"bin\0ary").expect("write");
+    let server = env.serve();
+
+    let (status, changes) = server.get("/vcs/status").await;
+    assert_eq!(status, 200, "{changes}");
+    assert_eq!(
+        changes,
+        json!([
+            {"file": "a.txt", "additions": 2, "deletions": 1, "status": "modified"},
+            {"file": "blob.bin", "additions": 0, "deletions": 0, "status": "added"},
+            {"file": "gone.txt", "additions": 0, "deletions": 1, "status": "deleted"},
+            {"file": "new.txt", "additions": 2, "deletions": 0, "status": "added"},
+            {"file": "src/staged.txt", "additions": 1, "deletions": 0, "status": "added"},
+        ])
+    );
+    let sub = env.project.join("src");
+    let (status, changes) = server
+        .get(&format!("/vcs/status?directory={}", sub.display()))
+        .await;
+    assert_eq!(status, 200, "{changes}");
+    assert_eq!(
+        changes,
+        json!([{"file": "src/staged.txt", "additions": 1, "deletions": 0, "status": "added"}]),
+        "only the directory's files, by their path from the repository's top"
+    );
+}
+
 #[tokio::test]
 async fn git_init_makes_the_directory_a_repository_once() {
     let env = TestEnv::new();
