@@ -4,7 +4,7 @@
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
+use super::{AppState, blocking};
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -36,13 +36,6 @@ impl From<PathError> for ApiError {
             PathError::Io(e) => ApiError::internal(e.to_string()),
         }
     }
-}
-
-/// Runs a blocking project service off the async workers.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal(format!("file task failed: {e}")))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

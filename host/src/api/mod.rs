@@ -32,6 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::bus::sse::SseOptions;
 use crate::instance::Instances;
 use crate::session::Sessions;
+use error::ApiError;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -44,6 +45,14 @@ pub struct AppState {
     pub default_directory: PathBuf,
     /// Event stream settings (the heartbeat interval).
     pub sse: SseOptions,
+}
+
+/// Runs blocking work (file I/O, `git`, a file rewrite) off the async workers; a panic in it is a
+/// 500.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("a blocking task failed: {e}")))
 }
 
 #[derive(OpenApi)]

@@ -1,4 +1,5 @@
-//! `/project`, `/project/{id}/directories`, `/project/git/init`, `/path`, `/vcs`, `/vcs/status`: where the request's directory lives.
+//! `/project`, `/project/{id}/directories`, `/project/git/init`, `/path`, `/vcs`, `/vcs/status`:
+//! where the request's directory lives.
 
 use std::sync::Arc;
 
@@ -8,9 +9,9 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::{Scoped, ValidPath};
+use super::{AppState, blocking};
 use crate::instance::Instance;
 use crate::project::{PathInfo, Project, ProjectDirectory, ProjectTime, VcsFileStatus, VcsInfo, files, vcs};
 
@@ -24,14 +25,13 @@ async fn known_projects(state: &AppState, current: Arc<Instance>) -> Result<Vec<
     if !instances.iter().any(|i| i.directory == current.directory) {
         instances.push(current);
     }
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let mut projects: Vec<Project> = instances.iter().map(|i| project_of(i)).collect();
         projects.sort_by(|a, b| a.worktree.cmp(&b.worktree));
         projects.dedup_by(|a, b| a.id == b.id && a.worktree == b.worktree);
         projects
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// List all projects (those with a live instance).
@@ -49,7 +49,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/project/git/init", operation_id = "project.initGit", tag = "project",
     responses((status = 200, description = "Project", body = Project)))]
 pub async fn init_git(Scoped(instance): Scoped) -> Result<Json<Project>, ApiError> {
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         if vcs::init(&instance.directory) {
             Ok(Json(project_of(&instance)))
         } else {
@@ -59,8 +59,7 @@ pub async fn init_git(Scoped(instance): Scoped) -> Result<Json<Project>, ApiErro
             )))
         }
     })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
+    .await?
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,9 +100,7 @@ pub async fn directories(
 #[utoipa::path(get, path = "/project/current", operation_id = "project.current", tag = "project",
     responses((status = 200, description = "Current project", body = Project)))]
 pub async fn current(Scoped(instance): Scoped) -> Result<Json<Project>, ApiError> {
-    let project = tokio::task::spawn_blocking(move || project_of(&instance))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let project = blocking(move || project_of(&instance)).await?;
     Ok(Json(project))
 }
 
@@ -116,11 +113,8 @@ pub async fn path(
 ) -> Result<Json<PathInfo>, ApiError> {
     let paths = state.instances.paths().clone();
     let home = state.instances.environment().home.clone();
-    let info = tokio::task::spawn_blocking(move || {
-        vcs::path_info(&instance.directory, &home, &paths.data, &paths.config)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let info =
+        blocking(move || vcs::path_info(&instance.directory, &home, &paths.data, &paths.config)).await?;
     Ok(Json(info))
 }
 
@@ -128,9 +122,7 @@ pub async fn path(
 #[utoipa::path(get, path = "/vcs", operation_id = "vcs.get", tag = "project",
     responses((status = 200, description = "VCS info", body = VcsInfo)))]
 pub async fn vcs(Scoped(instance): Scoped) -> Result<Json<VcsInfo>, ApiError> {
-    let info = tokio::task::spawn_blocking(move || vcs::info(&instance.directory))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let info = blocking(move || vcs::info(&instance.directory)).await?;
     Ok(Json(info))
 }
 
@@ -141,9 +133,7 @@ pub async fn vcs(Scoped(instance): Scoped) -> Result<Json<VcsInfo>, ApiError> {
     responses((status = 200, description = "VCS status", body = Vec<VcsFileStatus>)))]
 pub async fn vcs_status(Scoped(instance): Scoped) -> Result<Json<Vec<VcsFileStatus>>, ApiError> {
     let root = instance.root.clone();
-    let changed = tokio::task::spawn_blocking(move || files::vcs_status(&root))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let changed = blocking(move || files::vcs_status(&root)).await?;
     Ok(Json(changed))
 }
 

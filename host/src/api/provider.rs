@@ -156,9 +156,8 @@ async fn blocking<T: Send + 'static>(
     auth: Arc<AuthStore>,
     change: impl FnOnce(&AuthStore) -> Result<T, AuthError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(move || change(&auth))
-        .await
-        .map_err(|e| ApiError::internal(format!("credentials task failed: {e}")))?
+    super::blocking(move || change(&auth))
+        .await?
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
