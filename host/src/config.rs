@@ -187,21 +187,18 @@ pub fn parse(file: &str, text: &str) -> Result<serde_json::Value, ConfigError> {
     }
 }
 
-/// The file [`patch_file`] writes in `dir`: `opencode.jsonc` if it exists, else `opencode.json`.
-pub fn file_to_patch(dir: &Path) -> PathBuf {
+/// Applies `patch` to the configuration file of `dir`, a project or the global configuration
+/// directory (`opencode.jsonc` if it has one, else `opencode.json`, created if missing) and
+/// writes it atomically. Objects merge key by key and `null` removes a key (RFC 7396); comments
+/// and layout of the file are kept. A patch that would leave the file a configuration this
+/// server refuses to load is refused, and the file is left as it was.
+pub fn patch_file(dir: &Path, patch: &serde_json::Value) -> Result<PathBuf, ConfigError> {
     let jsonc = dir.join("opencode.jsonc");
-    if jsonc.exists() {
+    let path = if jsonc.exists() {
         jsonc
     } else {
         dir.join("opencode.json")
-    }
-}
-
-/// Applies `patch` to the configuration file of `dir`, a project or the global configuration
-/// directory (`opencode.jsonc` if it has one, else `opencode.json`, created if missing) and writes it atomically. Objects merge key by key
-/// and `null` removes a key (RFC 7396); comments and layout of the file are kept.
-pub fn patch_file(dir: &Path, patch: &serde_json::Value) -> Result<PathBuf, ConfigError> {
-    let path = file_to_patch(dir);
+    };
     let file = path.display().to_string();
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -227,6 +224,7 @@ pub fn patch_file(dir: &Path, patch: &serde_json::Value) -> Result<PathBuf, Conf
     if !updated.ends_with('\n') {
         updated.push('\n');
     }
+    Config::from_value(parse(&file, &updated)?, &file)?;
     crate::atomic::write(&path, updated.as_bytes(), crate::atomic::Access::KeepExisting)
         .map_err(|source| ConfigError::Io { file, source })?;
     Ok(path)
@@ -337,6 +335,21 @@ mod tests {
         assert_eq!(
             value,
             json!({"model": "c/d", "agent": {"plan": {"x": 1}, "build": {}}, "new": [1]})
+        );
+    }
+
+    #[test]
+    fn a_patch_the_server_could_not_load_leaves_the_file_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("opencode.json");
+        std::fs::write(&file, "{\"model\": \"a/b\"}\n").expect("write");
+        assert!(matches!(
+            patch_file(dir.path(), &json!({"wasmcode": {"session": {"bogus": 1}}})),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("read"),
+            "{\"model\": \"a/b\"}\n"
         );
     }
 

@@ -68,14 +68,11 @@ fn must_be_object(patch: &serde_json::Value) -> Result<(), ApiError> {
     }
 }
 
-/// Runs blocking configuration file work off the async workers.
+/// Runs configuration file work off the async workers.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ConfigError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal(format!("config task failed: {e}")))?
-        .map_err(config_error)
+    super::blocking(work).await?.map_err(config_error)
 }
 
 /// Get config info.
@@ -134,30 +131,13 @@ pub async fn global_update(
     must_be_object(&patch)?;
     let dir = state.instances.paths().config.clone();
     let raw = blocking(move || {
-        let io = |source| ConfigError::Io {
+        std::fs::create_dir_all(&dir).map_err(|source| ConfigError::Io {
             file: dir.display().to_string(),
             source,
-        };
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        let target = config::file_to_patch(&dir);
-        let old = match std::fs::read(&target) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => return Err(io(source)),
-        };
+        })?;
         let written = config::patch_file(&dir, &patch)?;
-        // Every instance reads this file: an update that would stop them loading is undone.
-        let raw = config::read_dir(&dir)?;
-        if let Err(invalid) = config::Config::from_value(raw.clone(), &written.display().to_string()) {
-            match old {
-                Some(bytes) => crate::atomic::write(&written, &bytes, crate::atomic::Access::KeepExisting),
-                None => std::fs::remove_file(&written),
-            }
-            .map_err(io)?;
-            return Err(invalid);
-        }
         tracing::info!(file = %written.display(), "global configuration updated");
-        Ok(raw)
+        config::read_dir(&dir)
     })
     .await?;
     state.instances.dispose_all().await;
