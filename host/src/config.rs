@@ -9,6 +9,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::runtime::{Grants, Limits};
+use crate::sandbox::SandboxSettings;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -42,6 +43,8 @@ pub struct WasmcodeSettings {
     pub plugins: BTreeMap<String, PluginSettings>,
     /// How the agent loop retries and how many steps it takes.
     pub session: Option<LoopSettings>,
+    /// How the commands the agent runs are confined.
+    pub sandbox: SandboxSettings,
 }
 
 /// How the agent loop behaves: `wasmcode.session` in opencode.json.

@@ -26,6 +26,7 @@ use crate::protocol::Event;
 use crate::protocol::event::{Empty, InstanceDisposed};
 use crate::provider::{AuthStore, ProviderEnv, ProviderSet};
 use crate::runtime::Runtime;
+use crate::sandbox::{Sandbox, SandboxMode, Support};
 use crate::tui::TuiQueue;
 
 /// One project directory's state.
@@ -58,6 +59,8 @@ pub struct Instance {
     pub project_id: String,
     /// The repository's top level (`/` outside git): the `path.root` of assistant messages.
     pub worktree: PathBuf,
+    /// How the commands run in this project are confined.
+    pub sandbox: Arc<Sandbox>,
     /// The directory's device and inode: what a requested spelling must still lead to.
     identity: DirIdentity,
 }
@@ -86,6 +89,8 @@ pub enum InstanceError {
     Config(String),
     #[error("reading the repository failed: {0}")]
     Git(String),
+    #[error("{0}")]
+    Sandbox(String),
 }
 
 /// Every live instance, by canonical directory.
@@ -243,6 +248,15 @@ impl Instances {
         let identity = DirIdentity::of(&directory)
             .ok_or_else(|| InstanceError::NoSuchDirectory(directory.display().to_string()))?;
         let (project, worktree) = git.await.map_err(|e| InstanceError::Git(e.to_string()))?;
+        let sandbox = Sandbox::new(
+            config.wasmcode.sandbox.clone(),
+            Support::current(),
+            &directory,
+            &worktree,
+            &self.environment.home,
+        )
+        .map_err(|e| InstanceError::Sandbox(e.to_string()))?;
+        report_sandbox(&directory, &sandbox);
         let agents =
             crate::agent::agents(&config.raw, &Ruleset::defaults()).map_err(InstanceError::Config)?;
         let project_id = project.clone().unwrap_or_else(|| "global".into());
@@ -275,6 +289,7 @@ impl Instances {
             providers: Arc::new(providers),
             project_id,
             worktree,
+            sandbox: Arc::new(sandbox),
             identity,
         })
     }
@@ -319,6 +334,33 @@ impl Instances {
     /// The instances alive now.
     pub async fn live(&self) -> Vec<Arc<Instance>> {
         self.live.lock().await.values().cloned().collect()
+    }
+}
+
+/// Says in the log how the project's commands will run: confined, or why not.
+fn report_sandbox(directory: &Path, sandbox: &Sandbox) {
+    let status = sandbox.status();
+    let directory = directory.display();
+    let reason = status.reason.as_deref().unwrap_or_default();
+    match status.mode {
+        SandboxMode::Confined => tracing::debug!(
+            %directory,
+            network = status.network,
+            "commands run confined to the project (Landlock ABI {})",
+            status.landlock_abi.unwrap_or_default()
+        ),
+        SandboxMode::Unconfined => {
+            tracing::warn!(%directory, "commands run UNCONFINED, with the server's rights: {reason}")
+        }
+        SandboxMode::Refused => tracing::warn!(
+            %directory,
+            "commands will be refused: the sandbox is required, but {reason}"
+        ),
+    }
+    for path in sandbox.configured() {
+        if !path.exists() {
+            tracing::warn!(%directory, path = %path.display(), "wasmcode.sandbox.allow names a path that does not exist");
+        }
     }
 }
 

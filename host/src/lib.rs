@@ -6,7 +6,7 @@
 //!
 //! Layers, each importing only from those below it:
 //! `cli → server → api → session → instance → {plugins, provider, llm, agent, permission, config,
-//! tui} → {runtime, project, bus, store, protocol}` (see `docs/architecture.md`).
+//! tui} → {runtime, project, bus, store, protocol} → sandbox` (see `docs/architecture.md`).
 
 pub mod agent;
 pub mod api;
@@ -24,6 +24,7 @@ pub mod project;
 pub mod protocol;
 pub mod provider;
 pub mod runtime;
+pub mod sandbox;
 pub mod server;
 pub mod session;
 pub mod store;

@@ -119,7 +119,7 @@ impl From<InstanceError> for ApiError {
             InstanceError::NoSuchDirectory(_) | InstanceError::NotAbsolute(_) | InstanceError::Config(_) => {
                 ApiError::bad_request(message, "Query")
             }
-            InstanceError::Git(_) => ApiError::internal(message),
+            InstanceError::Git(_) | InstanceError::Sandbox(_) => ApiError::internal(message),
         }
     }
 }

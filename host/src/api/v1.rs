@@ -98,6 +98,7 @@ pub async fn execute_tool(
         call_id: Identifier::ascending("call"),
         agent: "build".into(),
         project_root: instance.directory.clone(),
+        sandbox: instance.sandbox.clone(),
     };
     let answerer = std::sync::Arc::new(PolicyAnswerer {
         rules: (*instance.permissions).clone(),

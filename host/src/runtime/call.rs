@@ -16,6 +16,7 @@ use super::meter::Metering;
 use super::plugin::ToolPlugin;
 use super::span::CallSpan;
 use super::store::{StoreSpec, StoreState, Stores};
+use crate::sandbox::Sandbox;
 
 /// A request to run one tool.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct ToolCall {
     pub agent: String,
     /// The project root on the host: preopened as `.` inside the component.
     pub project_root: PathBuf,
+    /// How commands the call starts are confined.
+    pub sandbox: Arc<Sandbox>,
 }
 
 /// A successful call's result, as OpenCode's tools return it.
@@ -67,6 +70,7 @@ async fn execute(
         call_id,
         agent,
         project_root,
+        sandbox,
     } = call;
     let ctx = wit::ToolContext {
         session_id,
@@ -89,6 +93,7 @@ async fn execute(
         limits: plugin.limits,
         metering: Metering::WallClock,
         project_root: Some(&project_root),
+        sandbox: Some(&sandbox),
         caller: Some((&info, &handler)),
     };
     let tool = info.tool.as_str();

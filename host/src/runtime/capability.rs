@@ -28,6 +28,7 @@ use wasmtime::component::Linker;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::grants::Grants;
+use crate::sandbox::Sandbox;
 use super::store::StoreState;
 use host_api::{CallHandler, CallInfo};
 
@@ -51,6 +52,8 @@ pub struct StoreFor<'a> {
     pub grants: &'a Grants,
     /// The project root on the host, for calls that run in a project (tool calls).
     pub project_root: Option<&'a Path>,
+    /// How the project's commands are confined, for calls that run in a project.
+    pub sandbox: Option<&'a Arc<Sandbox>>,
     /// Who is calling, as the host API reports it.
     pub call: &'a Arc<CallInfo>,
     /// Who answers the guest's permission asks and takes its progress updates.

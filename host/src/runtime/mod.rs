@@ -228,6 +228,7 @@ impl Runtime {
                 limits,
                 metering: Metering::WallClock,
                 project_root: None,
+                sandbox: None,
                 caller: Some((&Arc::new(call), &handler)),
             })
             .map_err(|e| LoadError::Describe {

@@ -247,6 +247,7 @@ fn new_store(
             limits,
             metering: Metering::GuestCode,
             project_root: None,
+            sandbox: None,
             caller: None,
         })
         .map_err(|e| e.0)

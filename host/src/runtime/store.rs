@@ -22,6 +22,7 @@ use super::grants::Grants;
 use super::limits::{CallLimiter, Limits};
 use super::meter::{GuestMeter, Metering};
 use super::wasi;
+use crate::sandbox::Sandbox;
 
 /// The data of every plugin store.
 pub struct StoreState {
@@ -48,6 +49,8 @@ pub struct StoreSpec<'a> {
     pub metering: Metering,
     /// The project root on the host, for calls that run in a project.
     pub project_root: Option<&'a Path>,
+    /// How the project's commands are confined, for calls that run in a project.
+    pub sandbox: Option<&'a Arc<Sandbox>>,
     /// Who is calling, and who answers: `None` for calls with nobody to ask (a provider's).
     pub caller: Option<(&'a Arc<CallInfo>, &'a Arc<dyn CallHandler>)>,
 }
@@ -82,6 +85,7 @@ impl Stores {
             plugin: spec.plugin,
             grants: spec.grants,
             project_root: spec.project_root,
+            sandbox: spec.sandbox,
             call,
             handler,
         };

@@ -20,6 +20,7 @@ use crate::protocol::session::{
     ToolState, UserMessage, now_ms,
 };
 use crate::runtime::run_user_command;
+use crate::sandbox::Launch;
 
 /// A user's command is stopped after this long.
 const TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -84,7 +85,22 @@ pub async fn run(
         .part(&tool);
     engine.journal().commit(&instance.bus, changes)?;
 
-    let result = run_user_command(instance.directory.clone(), &input.command, TIMEOUT, OUTPUT_LIMIT).await;
+    // The user's own command runs with the user's rights, as in OpenCode, unless the server
+    // confines it too (`wasmcode.sandbox.shell`).
+    let launch = if instance.sandbox.settings().shell {
+        instance.sandbox.launch(&[]).map_err(|e| e.to_string())
+    } else {
+        Ok(Launch::Unconfined {
+            reason: "the user's own command (wasmcode.sandbox.shell is off)".into(),
+        })
+    };
+    let result = match launch {
+        Ok(launch) => {
+            run_user_command(instance.directory.clone(), &input.command, TIMEOUT, OUTPUT_LIMIT, launch)
+                .await
+        }
+        Err(refused) => Err(refused),
+    };
     let time = SpanTime {
         start: now,
         end: now_ms(),

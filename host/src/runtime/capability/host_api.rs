@@ -76,6 +76,13 @@ pub trait CallHandler: Send + Sync + 'static {
     fn progress(&self, call: &CallInfo, title: String, metadata: serde_json::Value) {
         let _ = (call, title, metadata);
     }
+
+    /// Directories outside the project that the user allowed this call to use (an
+    /// `external_directory` permission granted): a command the call starts may write there too.
+    fn allowed_directories(&self, call: &CallInfo) -> Vec<std::path::PathBuf> {
+        let _ = call;
+        Vec::new()
+    }
 }
 
 pub struct HostApi;

@@ -3,7 +3,9 @@
 //! the whole process group killed when it times out or when the call is cancelled.
 //!
 //! Only plugins granted `process` may use it; for the others `run` returns the typed
-//! `process-error.denied`, naming the grant that is missing. The time a command runs is not the
+//! `process-error.denied`, naming the grant that is missing. Every command starts confined by
+//! the project's [`Sandbox`] (plus the directories the user allowed the call to use), or is
+//! refused when the sandbox is required and the kernel cannot confine. The time a command runs is not the
 //! guest's: it is awaited outside the guest-time meter. It owns the grant and the project root of
 //! one store; it must not run anything for a plugin without the grant, nor outside the project.
 
@@ -15,20 +17,24 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
 use wasmtime_wasi::WasiCtxBuilder;
 
+use super::host_api::{CallHandler, CallInfo};
 use super::{Capability, SetupError, StoreFor};
 use crate::runtime::bindings::tool::wasmcode::plugin::process::{
     self as wit, ProcessError, RunOutput, RunRequest,
 };
 use crate::runtime::meter::GuestMeter;
 use crate::runtime::store::StoreState;
+use crate::sandbox::{Launch, Sandbox, SandboxError};
 
 pub struct Process;
 
 /// A store's process capability.
 pub struct ProcessState {
-    plugin: Arc<str>,
-    /// The project root, when the plugin was granted `process` and the call runs in a project.
-    granted_root: Option<PathBuf>,
+    call: Arc<CallInfo>,
+    handler: Arc<dyn CallHandler>,
+    /// The project root and its sandbox, when the plugin was granted `process` and the call runs
+    /// in a project.
+    granted: Option<(PathBuf, Arc<Sandbox>)>,
 }
 
 /// What `run` sees of a store.
@@ -56,30 +62,36 @@ impl Capability for Process {
     }
 
     fn prepare(&self, store: &StoreFor<'_>, _wasi: &mut WasiCtxBuilder) -> Result<ProcessState, SetupError> {
-        let granted_root = match (store.grants.process, store.project_root) {
-            (true, Some(root)) => Some(root.to_path_buf()),
+        let granted = match (store.grants.process, store.project_root, store.sandbox) {
+            (true, Some(root), Some(sandbox)) => Some((root.to_path_buf(), sandbox.clone())),
             _ => None,
         };
         Ok(ProcessState {
-            plugin: store.plugin.clone(),
-            granted_root,
+            call: store.call.clone(),
+            handler: store.handler.clone(),
+            granted,
         })
     }
 }
 
 impl wit::Host for ProcessView<'_> {
     async fn run(&mut self, request: RunRequest) -> Result<RunOutput, ProcessError> {
-        let plugin = &self.state.plugin;
-        let Some(root) = &self.state.granted_root else {
+        let plugin = &self.state.call.plugin;
+        let Some((root, sandbox)) = &self.state.granted else {
             return Err(ProcessError::Denied(format!(
                 "plugin `{plugin}` was not granted the `process` capability (grant it with \
                  \"process\": true under wasmcode.plugins.{plugin}.grants in opencode.json)"
             )));
         };
         let cwd = run::resolve_workdir(root, &request.workdir)?;
+        let allowed = self.state.handler.allowed_directories(&self.state.call);
+        let launch = sandbox.launch(&allowed).map_err(|e| match e {
+            SandboxError::Unavailable(_) => ProcessError::Denied(e.to_string()),
+            SandboxError::Setup(_) => ProcessError::SpawnFailed(e.to_string()),
+        })?;
         tracing::debug!(plugin = %plugin, command = %request.command, "process.run");
         // The command's time is not the guest's.
-        self.meter.suspended(run::run(cwd, request)).await
+        self.meter.suspended(run::run(cwd, request, launch)).await
     }
 }
 
@@ -95,13 +107,14 @@ pub struct CommandOutput {
 }
 
 /// Runs `command` with `bash -c` in `cwd` for the user (`/shell`: the user's own command, not a
-/// plugin's, so no grant is asked), as `run` runs a plugin's: the process group is killed on
-/// timeout or when the future is dropped.
+/// plugin's, so no grant is asked), as `run` runs a plugin's, started as `launch` says: the
+/// process group is killed on timeout or when the future is dropped.
 pub async fn run_user_command(
     cwd: PathBuf,
     command: &str,
     timeout: std::time::Duration,
     output_limit: u32,
+    launch: Launch,
 ) -> Result<CommandOutput, String> {
     let request = RunRequest {
         command: command.to_string(),
@@ -109,7 +122,7 @@ pub async fn run_user_command(
         timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
         output_limit,
     };
-    let output = run::run(cwd, request).await.map_err(|e| match e {
+    let output = run::run(cwd, request, launch).await.map_err(|e| match e {
         ProcessError::Denied(m) | ProcessError::InvalidWorkdir(m) | ProcessError::SpawnFailed(m) => m,
     })?;
     Ok(CommandOutput {

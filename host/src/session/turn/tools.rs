@@ -102,6 +102,7 @@ impl Step<'_> {
             call_id: call_id.clone(),
             agent: self.agent.name.clone(),
             project_root: self.instance.directory.clone(),
+            sandbox: self.instance.sandbox.clone(),
         };
         let result = tokio::select! {
             biased;

@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use crate::runtime::bindings::tool::wasmcode::plugin::process::{ProcessError, RunOutput, RunRequest};
+use crate::sandbox::Launch;
 
 /// How long to keep reading output after the shell exits: background jobs it left behind may
 /// still hold the pipes open, and waiting for them would hang the call.
@@ -55,8 +56,13 @@ impl Drop for GroupGuard {
     }
 }
 
-pub async fn run(cwd: PathBuf, request: RunRequest) -> Result<RunOutput, ProcessError> {
-    let mut child = Command::new("bash")
+pub async fn run(cwd: PathBuf, request: RunRequest, launch: Launch) -> Result<RunOutput, ProcessError> {
+    let mut command = Command::new("bash");
+    match launch {
+        Launch::Confined(confinement) => confinement.attach(command.as_std_mut()),
+        Launch::Unconfined { reason } => tracing::debug!("running a command unconfined: {reason}"),
+    }
+    let mut child = command
         .arg("-c")
         .arg(&request.command)
         .current_dir(&cwd)
@@ -71,6 +77,7 @@ pub async fn run(cwd: PathBuf, request: RunRequest) -> Result<RunOutput, Process
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| ProcessError::SpawnFailed(format!("cannot start bash: {e}")))?;
+    drop(command);
     let mut guard = GroupGuard {
         pgid: child
             .id()
