@@ -343,7 +343,7 @@ fn report_sandbox(directory: &Path, sandbox: &Sandbox) {
     let directory = directory.display();
     let reason = status.reason.as_deref().unwrap_or_default();
     match status.mode {
-        SandboxMode::Confined => tracing::debug!(
+        SandboxMode::Confined => tracing::info!(
             %directory,
             network = status.network,
             "commands run confined to the project (Landlock ABI {})",

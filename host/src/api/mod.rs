@@ -17,6 +17,7 @@ pub mod instance;
 pub mod permission;
 pub mod project;
 pub mod provider;
+pub mod sandbox;
 pub mod session;
 pub mod tool;
 pub mod tui;
@@ -78,6 +79,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(app::routes())
         .merge(tui::routes())
         .merge(tool::routes())
+        .merge(sandbox::routes())
         .merge(v1::routes())
         .merge(unimplemented::routes())
 }

@@ -6,8 +6,24 @@ mod wildcard;
 
 pub use wildcard::matches as wildcard_matches;
 
+use std::path::PathBuf;
+
 pub use crate::protocol::permission::{Action, Rule};
 use crate::runtime::{BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal};
+
+/// The permission a tool asks before it uses a path outside the project.
+pub const EXTERNAL_DIRECTORY: &str = "external_directory";
+
+/// The directory an `external_directory` pattern names, if it names exactly one: absolute, with
+/// no wildcard but a trailing `/*` or `/**`.
+pub fn directory_of(pattern: &str) -> Option<PathBuf> {
+    let directory = pattern
+        .strip_suffix("/**")
+        .or_else(|| pattern.strip_suffix("/*"))
+        .unwrap_or(pattern);
+    let concrete = !directory.contains(['*', '?', '[']);
+    (concrete && directory.starts_with('/') && directory.len() > 1).then(|| PathBuf::from(directory))
+}
 
 /// An ordered list of rules; later rules override earlier ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,6 +59,27 @@ impl Ruleset {
             })
             .map(|rule| (rule.action, Some(rule)))
             .unwrap_or((Action::Ask, None))
+    }
+
+    /// The directories the rules let commands use outside the project: those of `allow` rules
+    /// for `external_directory` whose pattern names one directory (`/dir/*`, `/dir/**`, `/dir`),
+    /// unless a later rule takes it back. What the sandbox opens to a command beyond the project.
+    pub fn allowed_directories(&self) -> Vec<PathBuf> {
+        let mut directories = Vec::new();
+        for rule in &self.0 {
+            if rule.action != Action::Allow || !wildcard_matches(&rule.permission, EXTERNAL_DIRECTORY) {
+                continue;
+            }
+            let Some(directory) = directory_of(&rule.pattern) else {
+                continue;
+            };
+            if self.evaluate(EXTERNAL_DIRECTORY, &rule.pattern).0 == Action::Allow
+                && !directories.contains(&directory)
+            {
+                directories.push(directory);
+            }
+        }
+        directories
     }
 
     /// What the rules say about an ask covering several patterns: refused when any pattern is
@@ -158,11 +195,33 @@ impl CallHandler for PolicyAnswerer {
         };
         Box::pin(async move { verdict })
     }
+
+    fn allowed_directories(&self, _call: &CallInfo) -> Vec<PathBuf> {
+        self.rules.allowed_directories()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_directories_are_the_concrete_directories_still_allowed() {
+        let mut rules = Ruleset::defaults();
+        rules.extend([
+            Rule::new("external_directory", "/srv/cache/*", Action::Allow),
+            Rule::new("external_directory", "/opt/sdk", Action::Allow),
+            Rule::new("external_directory", "/home/*/.cargo/*", Action::Allow),
+            Rule::new("external_directory", "/*", Action::Allow),
+            Rule::new("external_directory", "/data/**", Action::Allow),
+            Rule::new("external_directory", "/data/**", Action::Deny),
+            Rule::new("bash", "/usr/*", Action::Allow),
+        ]);
+        assert_eq!(
+            rules.allowed_directories(),
+            [PathBuf::from("/srv/cache"), PathBuf::from("/opt/sdk")]
+        );
+    }
 
     #[test]
     fn last_match_wins_and_default_is_ask() {

@@ -28,8 +28,8 @@ use wasmtime::component::Linker;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::grants::Grants;
-use crate::sandbox::Sandbox;
 use super::store::StoreState;
+use crate::sandbox::Sandbox;
 use host_api::{CallHandler, CallInfo};
 
 /// One host capability.

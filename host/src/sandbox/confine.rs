@@ -4,8 +4,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::support::Support;
 use super::SandboxError;
+use super::support::Support;
 
 /// One command's confinement, ready to attach to its `Command`.
 pub struct Confinement {
@@ -31,8 +31,8 @@ impl Confinement {
             .landlock_abi
             .ok_or_else(|| SandboxError::Setup(support.missing()))?;
         // Landlock's TCP rules cut what they can even where no namespace can be made.
-        let ruleset = super::landlock::ruleset(abi, read_write, read_only, network)
-            .map_err(SandboxError::Setup)?;
+        let ruleset =
+            super::landlock::ruleset(abi, read_write, read_only, network).map_err(SandboxError::Setup)?;
         let cut = (!network && support.network != NetworkCut::Unavailable)
             .then(|| super::network::Cut::new(support.network));
         Ok(Self {
@@ -71,9 +71,7 @@ impl Confinement {
                 }
                 super::privileges::drop_all()?;
                 if let Some(ruleset) = ruleset.take() {
-                    ruleset
-                        .restrict_self()
-                        .map_err(|_| io::Error::last_os_error())?;
+                    ruleset.restrict_self().map_err(|_| io::Error::last_os_error())?;
                 }
                 Ok(())
             });
@@ -89,7 +87,10 @@ pub(super) fn before_exec(
 ) {
     use std::os::unix::process::CommandExt;
 
-    #[allow(unsafe_code)]
+    #[allow(
+        unsafe_code,
+        reason = "`pre_exec` is how a child restricts itself before exec"
+    )]
     // SAFETY: every hook given here only makes system calls on data prepared before the fork
     // (no allocation, no locks), as is required between fork and exec.
     unsafe {

@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd,
-    Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, Scope,
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
+    RulesetAttr, RulesetCreated, RulesetCreatedAttr, Scope,
 };
 
 /// The kernel's Landlock ABI version, if it has Landlock and it is enabled.
 pub(super) fn abi() -> Option<u8> {
     // `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)` answers the version.
-    #[allow(unsafe_code)]
+    #[allow(unsafe_code, reason = "a system call the safe crates do not wrap")]
     // SAFETY: the version query reads no memory (null attribute, size 0).
     let version = unsafe {
         libc::syscall(

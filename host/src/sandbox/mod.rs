@@ -37,9 +37,7 @@ pub use support::Support;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SandboxError {
     /// The configuration requires confinement and this machine cannot give it.
-    #[error(
-        "this command was not run: the sandbox is required (wasmcode.sandbox.required) but {0}"
-    )]
+    #[error("this command was not run: the sandbox is required (wasmcode.sandbox.required) but {0}")]
     Unavailable(String),
     /// A command's confinement could not be prepared.
     #[error("cannot prepare the sandbox: {0}")]
@@ -83,6 +81,8 @@ pub struct Sandbox {
     read_only: Vec<PathBuf>,
     /// The paths of `wasmcode.sandbox.allow`, resolved.
     configured: Vec<PathBuf>,
+    /// Those of them configured `read`: they stay read-only whatever else allows them.
+    configured_read: Vec<PathBuf>,
     /// The private temp dir (`TMPDIR` of every command); removed with the sandbox.
     temp: Option<tempfile::TempDir>,
 }
@@ -124,7 +124,9 @@ pub enum SandboxMode {
 pub enum Launch {
     Confined(Confinement),
     /// With the server's rights; `reason` says why (for the log).
-    Unconfined { reason: String },
+    Unconfined {
+        reason: String,
+    },
 }
 
 impl Sandbox {
@@ -139,19 +141,25 @@ impl Sandbox {
         home: &Path,
     ) -> Result<Self, SandboxError> {
         let mut read_write = vec![directory.to_path_buf()];
-        // git writes its index and objects at the repository's top.
+        // git writes its index and objects at the repository's top, and a linked worktree's in
+        // the main repository's `.git`.
         if worktree != Path::new("/") {
             read_write.push(worktree.to_path_buf());
+            read_write.extend(linked_git_dir(worktree));
         }
         let mut read_only: Vec<PathBuf> = SYSTEM_READ.iter().map(PathBuf::from).collect();
         read_only.extend(HOME_READ.iter().map(|p| home.join(p)));
         let mut configured = Vec::new();
+        let mut configured_read = Vec::new();
         for (path, access) in &settings.allow {
             let path = settings::resolve(path, directory, home);
             configured.push(path.clone());
             match access {
                 Access::Write => read_write.push(path),
-                Access::Read => read_only.push(path),
+                Access::Read => {
+                    configured_read.push(path.clone());
+                    read_only.push(path);
+                }
             }
         }
         let temp = if settings.enabled && support.can_confine() {
@@ -173,6 +181,7 @@ impl Sandbox {
             read_write,
             read_only,
             configured,
+            configured_read,
             temp,
         })
     }
@@ -210,9 +219,8 @@ impl Sandbox {
             (Some(_), true) => SandboxMode::Refused,
             (Some(_), false) => SandboxMode::Unconfined,
         };
-        let show = |paths: &[PathBuf]| -> Vec<String> {
-            paths.iter().map(|p| p.display().to_string()).collect()
-        };
+        let show =
+            |paths: &[PathBuf]| -> Vec<String> { paths.iter().map(|p| p.display().to_string()).collect() };
         SandboxStatus {
             mode,
             reason,
@@ -226,7 +234,8 @@ impl Sandbox {
     }
 
     /// How to start a command that may also write in `extra_write` (directories the user allowed
-    /// for this call or session).
+    /// for this call or session), except beneath a path configured `read`: the sandbox's own
+    /// configuration is the one that says how a path may be used.
     pub fn launch(&self, extra_write: &[PathBuf]) -> Result<Launch, SandboxError> {
         if let Some(reason) = self.unconfined_reason() {
             if self.settings.enabled && self.settings.required {
@@ -235,7 +244,12 @@ impl Sandbox {
             return Ok(Launch::Unconfined { reason });
         }
         let mut read_write = self.read_write.clone();
-        read_write.extend(extra_write.iter().cloned());
+        read_write.extend(
+            extra_write
+                .iter()
+                .filter(|dir| !self.configured_read.iter().any(|read| dir.starts_with(read)))
+                .cloned(),
+        );
         let temp = self.temp.as_ref().map(|t| t.path());
         Confinement::prepare(
             &self.support,
@@ -246,6 +260,15 @@ impl Sandbox {
         )
         .map(Launch::Confined)
     }
+}
+
+/// The main repository's `.git` of a linked worktree (whose `.git` is a file saying
+/// `gitdir: <main>/.git/worktrees/<name>`).
+fn linked_git_dir(worktree: &Path) -> Option<PathBuf> {
+    let pointer = std::fs::read_to_string(worktree.join(".git")).ok()?;
+    let gitdir = worktree.join(pointer.strip_prefix("gitdir:")?.trim());
+    let common = gitdir.parent()?.parent()?;
+    (common.file_name()? == ".git").then(|| common.to_path_buf())
 }
 
 fn dedup(paths: &mut Vec<PathBuf>) {

@@ -46,7 +46,7 @@ impl Cut {
 }
 
 fn unshare(flags: UnshareFlags) -> io::Result<()> {
-    #[allow(unsafe_code)]
+    #[allow(unsafe_code, reason = "unshare is unsafe only for `FILES`, which is not used")]
     // SAFETY: called in the single-threaded child before exec, without `FILES`: no other thread
     // can observe a changed file descriptor table.
     let result = unsafe { rustix::thread::unshare_unsafe(flags) };

@@ -15,15 +15,15 @@ struct Machine {
 
 impl Machine {
     fn new() -> Self {
-        let root = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().expect("succeeds");
         let project = root.path().join("project");
         let home = root.path().join("home");
         let beside = root.path().join("beside");
         for dir in [&project, &home, &beside] {
-            std::fs::create_dir(dir).unwrap();
+            std::fs::create_dir(dir).expect("succeeds");
         }
-        std::fs::write(home.join("secret.txt"), "the secret").unwrap();
-        std::fs::write(beside.join("notes.txt"), "beside").unwrap();
+        std::fs::write(home.join("secret.txt"), "the secret").expect("succeeds");
+        std::fs::write(beside.join("notes.txt"), "beside").expect("succeeds");
         Self {
             _root: root,
             project,
@@ -33,7 +33,14 @@ impl Machine {
     }
 
     fn sandbox(&self, settings: SandboxSettings) -> Sandbox {
-        Sandbox::new(settings, Support::current(), &self.project, Path::new("/"), &self.home).unwrap()
+        Sandbox::new(
+            settings,
+            Support::current(),
+            &self.project,
+            Path::new("/"),
+            &self.home,
+        )
+        .expect("succeeds")
     }
 }
 
@@ -73,7 +80,7 @@ fn a_confined_command_works_in_the_project_and_its_temp_dir_and_nowhere_else() {
         echo scratch > "$TMPDIR/scratch" && cat "$TMPDIR/scratch"
         ls /usr/bin > /dev/null && echo system-readable
     "#;
-    let (code, out) = run(sandbox.launch(&[]).unwrap(), &machine.project, script);
+    let (code, out) = run(sandbox.launch(&[]).expect("succeeds"), &machine.project, script);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out, "made\nscratch\nsystem-readable\n");
 
@@ -86,7 +93,7 @@ fn a_confined_command_works_in_the_project_and_its_temp_dir_and_nowhere_else() {
         format!("ls {home}"),
         "echo x > /tmp/wasmcode-sandbox-escape".to_string(),
     ] {
-        let (code, out) = run(sandbox.launch(&[]).unwrap(), &machine.project, &script);
+        let (code, out) = run(sandbox.launch(&[]).expect("succeeds"), &machine.project, &script);
         assert_ne!(code, 0, "{script} succeeded: {out}");
         assert!(out.contains("Permission denied"), "{script}: {out}");
     }
@@ -100,11 +107,8 @@ fn children_of_a_confined_command_are_confined_too() {
     }
     let machine = Machine::new();
     let sandbox = machine.sandbox(SandboxSettings::default());
-    let script = format!(
-        "bash -c 'sh -c \"cat {}/secret.txt\"'",
-        machine.home.display()
-    );
-    let (code, out) = run(sandbox.launch(&[]).unwrap(), &machine.project, &script);
+    let script = format!("bash -c 'sh -c \"cat {}/secret.txt\"'", machine.home.display());
+    let (code, out) = run(sandbox.launch(&[]).expect("succeeds"), &machine.project, &script);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("Permission denied"), "{out}");
 }
@@ -125,21 +129,40 @@ fn configured_paths_are_readable_or_writable_as_configured() {
     let beside = machine.beside.display();
 
     let (code, out) = run(
-        sandbox.launch(&[]).unwrap(),
+        sandbox.launch(&[]).expect("succeeds"),
         &machine.project,
         &format!("cat {home}/secret.txt && echo y > {beside}/new.txt"),
     );
     assert_eq!((code, out.as_str()), (0, "the secret"), "{out}");
-    assert_eq!(std::fs::read_to_string(machine.beside.join("new.txt")).unwrap(), "y\n");
+    assert_eq!(
+        std::fs::read_to_string(machine.beside.join("new.txt")).expect("succeeds"),
+        "y\n"
+    );
 
     let (code, out) = run(
-        sandbox.launch(&[]).unwrap(),
+        sandbox.launch(&[]).expect("succeeds"),
         &machine.project,
         &format!("echo overwritten > {home}/secret.txt"),
     );
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("Permission denied"), "{out}");
-    assert_eq!(std::fs::read_to_string(machine.home.join("secret.txt")).unwrap(), "the secret");
+    assert_eq!(
+        std::fs::read_to_string(machine.home.join("secret.txt")).expect("succeeds"),
+        "the secret"
+    );
+
+    // A directory configured `read` stays so even when the caller allows it.
+    let mut settings = SandboxSettings::default();
+    settings.allow.insert("~".into(), Access::Read);
+    let sandbox = machine.sandbox(settings);
+    let (code, out) = run(
+        sandbox
+            .launch(std::slice::from_ref(&machine.home))
+            .expect("succeeds"),
+        &machine.project,
+        &format!("echo overwritten > {home}/secret.txt"),
+    );
+    assert_ne!(code, 0, "{out}");
 }
 
 #[test]
@@ -151,12 +174,14 @@ fn directories_the_caller_allows_are_writable_for_that_command_only() {
     let sandbox = machine.sandbox(SandboxSettings::default());
     let script = format!("echo z > {}/allowed.txt", machine.beside.display());
     let (code, out) = run(
-        sandbox.launch(std::slice::from_ref(&machine.beside)).unwrap(),
+        sandbox
+            .launch(std::slice::from_ref(&machine.beside))
+            .expect("succeeds"),
         &machine.project,
         &script,
     );
     assert_eq!(code, 0, "{out}");
-    let (code, _) = run(sandbox.launch(&[]).unwrap(), &machine.project, &script);
+    let (code, _) = run(sandbox.launch(&[]).expect("succeeds"), &machine.project, &script);
     assert_ne!(code, 0);
 }
 
@@ -169,7 +194,7 @@ fn the_server_process_is_out_of_reach() {
     let sandbox = machine.sandbox(SandboxSettings::default());
     // The parent (this test process) holds the server's secrets in its environment.
     let (code, out) = run(
-        sandbox.launch(&[]).unwrap(),
+        sandbox.launch(&[]).expect("succeeds"),
         &machine.project,
         "cat /proc/$PPID/environ",
     );
@@ -177,7 +202,7 @@ fn the_server_process_is_out_of_reach() {
     assert!(out.contains("Permission denied"), "{out}");
     // Nor does a server run as root give its powers to the command.
     let (code, out) = run(
-        sandbox.launch(&[]).unwrap(),
+        sandbox.launch(&[]).expect("succeeds"),
         &machine.project,
         "grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status",
     );
@@ -186,7 +211,11 @@ fn the_server_process_is_out_of_reach() {
         assert!(line.ends_with("0000000000000000"), "{out}");
     }
     if Support::current().landlock_abi.is_some_and(|abi| abi >= 6) {
-        let (code, out) = run(sandbox.launch(&[]).unwrap(), &machine.project, "kill -0 $PPID");
+        let (code, out) = run(
+            sandbox.launch(&[]).expect("succeeds"),
+            &machine.project,
+            "kill -0 $PPID",
+        );
         assert_ne!(code, 0, "a confined command could signal its parent: {out}");
     }
 }
@@ -197,17 +226,20 @@ fn without_network_a_loopback_server_cannot_be_reached() {
         return;
     }
     let machine = Machine::new();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("succeeds");
+    let port = listener.local_addr().expect("succeeds").port();
     let script = format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected");
     let run_bash = |sandbox: &Sandbox| {
         let mut command = Command::new("bash");
         command.arg("-c").arg(&script).current_dir(&machine.project);
-        if let Launch::Confined(confinement) = sandbox.launch(&[]).unwrap() {
+        if let Launch::Confined(confinement) = sandbox.launch(&[]).expect("succeeds") {
             confinement.attach(&mut command);
         }
-        let output = command.output().unwrap();
-        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+        let output = command.output().expect("succeeds");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
     };
 
     let open = machine.sandbox(SandboxSettings::default());
@@ -225,12 +257,19 @@ fn without_network_a_loopback_server_cannot_be_reached() {
 fn where_the_kernel_cannot_confine_the_settings_decide() {
     let machine = Machine::new();
     let new = |settings: SandboxSettings| {
-        Sandbox::new(settings, Support::none(), &machine.project, Path::new("/"), &machine.home).unwrap()
+        Sandbox::new(
+            settings,
+            Support::none(),
+            &machine.project,
+            Path::new("/"),
+            &machine.home,
+        )
+        .expect("succeeds")
     };
 
     let lenient = new(SandboxSettings::default());
     assert_eq!(lenient.status().mode, SandboxMode::Unconfined);
-    assert!(lenient.status().reason.unwrap().contains("Landlock"));
+    assert!(lenient.status().reason.expect("succeeds").contains("Landlock"));
     assert!(matches!(lenient.launch(&[]), Ok(Launch::Unconfined { .. })));
 
     let strict = new(SandboxSettings {
@@ -259,7 +298,12 @@ fn the_status_lists_what_a_command_may_use() {
     let project = machine.project.display().to_string();
     assert!(status.read_write.contains(&project), "{status:?}");
     assert!(status.read_only.contains(&"/usr".to_string()));
-    assert!(!status.read_only.iter().any(|p| p == &machine.home.display().to_string()));
+    assert!(
+        !status
+            .read_only
+            .iter()
+            .any(|p| p == &machine.home.display().to_string())
+    );
     assert!(status.network);
     assert!(!status.shell);
 }
@@ -268,8 +312,44 @@ fn the_status_lists_what_a_command_may_use() {
 fn configured_paths_resolve_against_home_and_project() {
     let (project, home) = (Path::new("/p"), Path::new("/h"));
     assert_eq!(settings::resolve("~", project, home), PathBuf::from("/h"));
-    assert_eq!(settings::resolve("~/.cargo", project, home), PathBuf::from("/h/.cargo"));
-    assert_eq!(settings::resolve("/opt/x", project, home), PathBuf::from("/opt/x"));
-    assert_eq!(settings::resolve("vendor", project, home), PathBuf::from("/p/vendor"));
+    assert_eq!(
+        settings::resolve("~/.cargo", project, home),
+        PathBuf::from("/h/.cargo")
+    );
+    assert_eq!(
+        settings::resolve("/opt/x", project, home),
+        PathBuf::from("/opt/x")
+    );
+    assert_eq!(
+        settings::resolve("vendor", project, home),
+        PathBuf::from("/p/vendor")
+    );
 }
 
+#[test]
+fn a_linked_worktree_may_write_its_main_repository() {
+    let root = tempfile::tempdir().expect("succeeds");
+    let main_git = root.path().join("main/.git");
+    std::fs::create_dir_all(main_git.join("worktrees/feature")).expect("succeeds");
+    let worktree = root.path().join("feature");
+    std::fs::create_dir_all(&worktree).expect("succeeds");
+    std::fs::write(
+        worktree.join(".git"),
+        format!("gitdir: {}\n", main_git.join("worktrees/feature").display()),
+    )
+    .expect("succeeds");
+    let sandbox = Sandbox::new(
+        SandboxSettings::default(),
+        Support::none(),
+        &worktree,
+        &worktree,
+        root.path(),
+    )
+    .expect("succeeds");
+    assert!(
+        sandbox
+            .status()
+            .read_write
+            .contains(&main_git.display().to_string())
+    );
+}

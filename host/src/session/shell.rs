@@ -96,8 +96,14 @@ pub async fn run(
     };
     let result = match launch {
         Ok(launch) => {
-            run_user_command(instance.directory.clone(), &input.command, TIMEOUT, OUTPUT_LIMIT, launch)
-                .await
+            run_user_command(
+                instance.directory.clone(),
+                &input.command,
+                TIMEOUT,
+                OUTPUT_LIMIT,
+                launch,
+            )
+            .await
         }
         Err(refused) => Err(refused),
     };

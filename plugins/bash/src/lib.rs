@@ -3,7 +3,10 @@
 //! stdout and stderr interleaved, capped at 2000 lines / 50 KiB; a command that fails still
 //! returns its output, with the exit code in the metadata. Behaves like OpenCode's `bash`.
 
+mod external;
+
 use std::borrow::Cow;
+use std::path::Path;
 
 use serde::Deserialize;
 use wasmcode_plugin::process::{self, ProcessError, RunOutput, RunRequest};
@@ -77,6 +80,22 @@ impl Tool for BashTool {
             }
         };
         let workdir = ctx.resolve(args.workdir.as_deref().unwrap_or("."))?;
+
+        // Directories outside the project the command names are the user's to allow first; the
+        // host's sandbox then opens exactly those to the command.
+        let outside = external::directories(
+            &args.command,
+            Path::new(&ctx.display(&workdir)),
+            Path::new(&ctx.directory),
+        );
+        if !outside.is_empty() {
+            let patterns: Vec<String> = outside.iter().map(|dir| format!("{}/*", dir.display())).collect();
+            ctx.ask(
+                Permission::new("external_directory", patterns.clone())
+                    .always(patterns)
+                    .metadata(serde_json::json!({ "command": args.command })),
+            )?;
+        }
 
         let mut asked = serde_json::json!({ "command": args.command });
         let mut running = serde_json::json!({ "output": "" });

@@ -13,6 +13,7 @@ use wasmcode::runtime::{
     CallError, CallHandler, Grants, Limits, LoadError, ProviderPlugin, Runtime, RuntimeOptions, ToolCall,
     ToolOutput, ToolPlugin,
 };
+use wasmcode::sandbox::{Sandbox, SandboxSettings, Support};
 
 /// The `XDG_CACHE_HOME` of every test: compiled components are shared by every test of a run
 /// (and across runs: entries are keyed by content and engine), so each component is compiled
@@ -326,8 +327,23 @@ pub async fn call_with(
         call_id: "call_test".into(),
         agent: "build".into(),
         project_root: project.to_path_buf(),
+        sandbox: sandbox(project),
     };
     runtime().call_tool(plugin, call, handler).await
+}
+
+/// The sandbox of `project` with the default settings, as a server on this machine makes it.
+pub fn sandbox(project: &Path) -> Arc<Sandbox> {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    let sandbox = Sandbox::new(
+        SandboxSettings::default(),
+        Support::current(),
+        project,
+        Path::new("/"),
+        &home,
+    )
+    .expect("the sandbox is prepared");
+    Arc::new(sandbox)
 }
 
 /// Runs `git` in `project` with a throwaway identity, asserting it succeeds.

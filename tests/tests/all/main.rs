@@ -2,6 +2,7 @@
 
 mod agent_loop;
 mod clients;
+mod command_sandbox;
 mod compat;
 mod event_schema;
 mod events;

@@ -600,6 +600,7 @@ async fn a_full_instance_pool_answers_busy() {
         call_id: String::new(),
         agent: "build".into(),
         project_root: env.project.clone(),
+        sandbox: crate::harness::sandbox(&env.project),
     };
     let handler = crate::harness::allow_all();
     // The spinning call holds the only instance slot while the second one asks for another.

@@ -3,6 +3,7 @@
 //! answers; progress updates the running part. The tool reports the files it changed in its
 //! output's metadata (`changedFiles`), which the host takes out and records.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use super::assembly::Assembly;
 use super::step::{Step, session_rules};
 use crate::bus::Bus;
-use crate::permission::Ruleset;
+use crate::permission::{EXTERNAL_DIRECTORY, Ruleset, directory_of};
 use crate::protocol::Event;
 use crate::protocol::event::FileEdited;
 use crate::protocol::id::SessionId;
@@ -93,6 +94,7 @@ impl Step<'_> {
             rules: session_rules(self.agent, &self.session),
             session_id: self.session.id.clone(),
             part: Mutex::new(assembly.parts[index].clone()),
+            allowed_now: Arc::default(),
         });
         let call = ToolCall {
             tool: tool.clone(),
@@ -202,6 +204,8 @@ struct SessionCalls {
     rules: Ruleset,
     session_id: SessionId,
     part: Mutex<Part>,
+    /// The directories outside the project the user allowed during this call (asked once).
+    allowed_now: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 impl CallHandler for SessionCalls {
@@ -221,11 +225,41 @@ impl CallHandler for SessionCalls {
                 call_id: call.call_id.clone(),
             });
         let interactive = self.turns.asks(&self.session_id) == Asks::Interactive;
+        let allowed_now = self.allowed_now.clone();
         Box::pin(async move {
+            let directories: Vec<PathBuf> = if ask.permission == EXTERNAL_DIRECTORY {
+                ask.patterns.iter().filter_map(|p| directory_of(p)).collect()
+            } else {
+                Vec::new()
+            };
             broker
                 .ask(&bus, &rules, &session_id, tool, ask, interactive)
-                .await
+                .await?;
+            allowed_now
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(directories);
+            Ok(())
         })
+    }
+
+    /// What the configuration and the agent allow, what the session approved with "always",
+    /// and what the user allowed during this call.
+    fn allowed_directories(&self, _call: &CallInfo) -> Vec<PathBuf> {
+        let mut rules = self.rules.clone();
+        rules.extend(self.broker.approved(&self.session_id));
+        let mut directories = rules.allowed_directories();
+        for directory in self
+            .allowed_now
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            if !directories.contains(directory) {
+                directories.push(directory.clone());
+            }
+        }
+        directories
     }
 
     fn progress(&self, _call: &CallInfo, title: String, metadata: Value) {
