@@ -41,6 +41,13 @@ impl Environment {
         }
     }
 
+    /// The directories of `PATH`, in order.
+    pub fn search_path(&self) -> Vec<PathBuf> {
+        self.var("PATH")
+            .map(|path| std::env::split_paths(path).collect())
+            .unwrap_or_default()
+    }
+
     /// The variable's value, if set and not empty.
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())

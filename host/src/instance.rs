@@ -254,6 +254,7 @@ impl Instances {
             &directory,
             &worktree,
             &self.environment.home,
+            &self.environment.search_path(),
         )
         .map_err(|e| InstanceError::Sandbox(e.to_string()))?;
         report_sandbox(&directory, &sandbox);

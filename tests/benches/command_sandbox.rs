@@ -23,6 +23,7 @@ fn sandbox(project: &Path, network: bool) -> Sandbox {
         project,
         Path::new("/"),
         Path::new("/nonexistent"),
+        &[],
     )
     .expect("the sandbox is prepared")
 }

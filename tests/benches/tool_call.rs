@@ -417,6 +417,7 @@ fn sandbox(project: &Path) -> Arc<wasmcode::sandbox::Sandbox> {
         project,
         Path::new("/"),
         &home,
+        &[],
     )
     .expect("the sandbox is prepared");
     Arc::new(sandbox)

@@ -65,12 +65,36 @@ const SYSTEM_READ: &[&str] = &[
     "/dev/random",
 ];
 
-/// Device files every confined command may read and write.
-const SYSTEM_WRITE: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
+/// Device files every confined command may read and write, and `/dev/shm`, where POSIX
+/// semaphores and shared memory live (Python's `multiprocessing` locks, test runners' workers).
+const SYSTEM_WRITE: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/shm"];
 
-/// Files of the user's home a command may read by default: git's configuration, so `git` in the
-/// project behaves as it does for the user.
-const HOME_READ: &[&str] = &[".gitconfig", ".config/git"];
+/// What of the user's home a command may read and execute by default: git's configuration, so
+/// `git` behaves as it does for the user, and the toolchains installed there (rustup and cargo,
+/// pyenv, nvm, ...) with their read-only caches, so `cargo test` or `npm test` work. Never
+/// written by default: a file planted there would run unconfined later. Credentials stay out
+/// (`~/.cargo/credentials.toml`, `~/.npmrc`, `~/.ssh`, ...).
+const HOME_READ: &[&str] = &[
+    ".gitconfig",
+    ".config/git",
+    ".rustup",
+    ".cargo/bin",
+    ".cargo/registry",
+    ".cargo/git",
+    ".cargo/config.toml",
+    ".cargo/config",
+    ".pyenv",
+    ".rbenv",
+    ".nvm",
+    ".volta",
+    ".asdf",
+    ".bun/bin",
+    ".deno/bin",
+    ".local/bin",
+    ".local/share/mise",
+    ".sdkman/candidates",
+    "go/bin",
+];
 
 /// How commands run in one project: the paths they may use, and whether they are confined.
 #[derive(Debug)]
@@ -131,14 +155,16 @@ pub enum Launch {
 
 impl Sandbox {
     /// The sandbox of the project at `directory` (inside the repository `worktree`, `/` outside
-    /// git), for a user whose home is `home`. Creates the private temp dir when commands are to be
-    /// confined.
+    /// git), for a user whose home is `home` and whose commands are found in `search_path` (the
+    /// server's `PATH`: its directories are readable and executable too, but for the home itself
+    /// or a directory above it). Creates the private temp dir when commands are to be confined.
     pub fn new(
         settings: SandboxSettings,
         support: Support,
         directory: &Path,
         worktree: &Path,
         home: &Path,
+        search_path: &[PathBuf],
     ) -> Result<Self, SandboxError> {
         let mut read_write = vec![directory.to_path_buf()];
         // git writes its index and objects at the repository's top, and a linked worktree's in
@@ -149,6 +175,12 @@ impl Sandbox {
         }
         let mut read_only: Vec<PathBuf> = SYSTEM_READ.iter().map(PathBuf::from).collect();
         read_only.extend(HOME_READ.iter().map(|p| home.join(p)));
+        read_only.extend(
+            search_path
+                .iter()
+                .filter(|dir| dir.is_absolute() && !home.starts_with(dir))
+                .cloned(),
+        );
         let mut configured = Vec::new();
         let mut configured_read = Vec::new();
         for (path, access) in &settings.allow {

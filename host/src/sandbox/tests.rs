@@ -39,6 +39,7 @@ impl Machine {
             &self.project,
             Path::new("/"),
             &self.home,
+            &[],
         )
         .expect("succeeds")
     }
@@ -263,6 +264,7 @@ fn where_the_kernel_cannot_confine_the_settings_decide() {
             &machine.project,
             Path::new("/"),
             &machine.home,
+            &[],
         )
         .expect("succeeds")
     };
@@ -344,6 +346,7 @@ fn a_linked_worktree_may_write_its_main_repository() {
         &worktree,
         &worktree,
         root.path(),
+        &[],
     )
     .expect("succeeds");
     assert!(
@@ -352,4 +355,58 @@ fn a_linked_worktree_may_write_its_main_repository() {
             .read_write
             .contains(&main_git.display().to_string())
     );
+}
+
+#[test]
+fn toolchains_in_the_home_and_on_the_path_run_but_are_not_written() {
+    if !confinable() {
+        return;
+    }
+    let machine = Machine::new();
+    let cargo = machine.home.join(".cargo");
+    std::fs::create_dir_all(cargo.join("bin")).expect("succeeds");
+    std::fs::write(cargo.join("bin/tool"), "#!/bin/sh\necho tool ran\n").expect("succeeds");
+    std::fs::write(cargo.join("credentials.toml"), "token = \"secret\"\n").expect("succeeds");
+    let scripts = machine.beside.join("bin");
+    std::fs::create_dir_all(&scripts).expect("succeeds");
+    std::fs::write(scripts.join("helper"), "#!/bin/sh\necho helper ran\n").expect("succeeds");
+    for script in [cargo.join("bin/tool"), scripts.join("helper")] {
+        let mut permissions = std::fs::metadata(&script).expect("succeeds").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&script, permissions).expect("succeeds");
+    }
+    // The home itself on the PATH opens nothing of it.
+    let search_path = [scripts.clone(), machine.home.clone()];
+    let sandbox = Sandbox::new(
+        SandboxSettings::default(),
+        Support::current(),
+        &machine.project,
+        Path::new("/"),
+        &machine.home,
+        &search_path,
+    )
+    .expect("succeeds");
+    let launch = || sandbox.launch(&[]).expect("succeeds");
+
+    let path = format!(
+        "{}:{}:/usr/bin:/bin",
+        cargo.join("bin").display(),
+        scripts.display()
+    );
+    let (code, out) = run(
+        launch(),
+        &machine.project,
+        &format!("PATH={path}; tool && helper"),
+    );
+    assert_eq!((code, out.as_str()), (0, "tool ran\nhelper ran\n"), "{out}");
+    for script in [
+        format!("cat {}/credentials.toml", cargo.display()),
+        format!("echo x > {}/bin/planted", cargo.display()),
+        format!("echo x > {}/planted", scripts.display()),
+        format!("cat {}/secret.txt", machine.home.display()),
+    ] {
+        let (code, out) = run(launch(), &machine.project, &script);
+        assert_ne!(code, 0, "{script}: {out}");
+        assert!(out.contains("Permission denied"), "{script}: {out}");
+    }
 }

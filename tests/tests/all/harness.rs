@@ -341,6 +341,7 @@ pub fn sandbox(project: &Path) -> Arc<Sandbox> {
         project,
         Path::new("/"),
         &home,
+        &std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect::<Vec<_>>(),
     )
     .expect("the sandbox is prepared");
     Arc::new(sandbox)
