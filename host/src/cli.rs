@@ -14,7 +14,7 @@ use crate::environment::Environment;
 use crate::instance::Instances;
 use crate::paths::Paths;
 use crate::plugins::{self, installed::PluginStore, trust::TrustList};
-use crate::runtime::{Runtime, RuntimeOptions, interface_names};
+use crate::runtime::{PluginKind, Runtime, RuntimeOptions, interface_names};
 use crate::server::{SecurityPolicy, ServerSettings};
 use crate::session::Sessions;
 
@@ -151,7 +151,7 @@ async fn serve(paths: Paths, environment: Arc<Environment>, args: ServeArgs) -> 
     let database = paths.database();
     let store = crate::store::Store::open(&database)
         .with_context(|| format!("cannot open the session store {}", database.display()))?;
-    let sessions = Sessions::new(store, runtime.clone());
+    let sessions = Sessions::new(store, runtime.clone(), paths.plugins_dir());
     let instances = Arc::new(Instances::new(runtime, paths, environment.clone()));
     // The cwd's instance is made before listening: a broken configuration stops the start-up
     // instead of surfacing on the first request.
@@ -278,11 +278,19 @@ async fn plugin(paths: Paths, environment: &Environment, command: PluginCommand)
             let runtime = new_runtime(&paths)?;
             let manifest = plugins::install(&runtime, &paths, &file, name, force).await?;
             println!(
-                "installed plugin `{}` ({})",
+                "installed {} plugin `{}` ({})",
+                manifest.kind,
                 manifest.name,
                 &manifest.sha256[..12]
             );
-            println!("tools: {}", manifest.tools.join(", "));
+            match manifest.kind {
+                PluginKind::Tool => println!("tools: {}", manifest.tools.join(", ")),
+                PluginKind::Provider => println!(
+                    "use it with \"plugin\": \"{}\" in a `provider` block of opencode.json",
+                    manifest.name
+                ),
+                PluginKind::Formatter => println!("extensions: {}", manifest.extensions.join(", ")),
+            }
             let requested = capabilities(&manifest.imports);
             if !requested.is_empty() {
                 println!(
@@ -308,11 +316,37 @@ async fn plugin(paths: Paths, environment: &Environment, command: PluginCommand)
                 };
                 let ids: Vec<&str> = loaded.plugin.tools.iter().map(|t| t.id.as_str()).collect();
                 println!(
-                    "{:<24} {:<12} {}  tools: {}",
+                    "{:<24} {:<10} {:<12} {}  tools: {}",
                     loaded.plugin.name,
+                    PluginKind::Tool,
                     origin,
                     &loaded.sha256[..12],
                     ids.join(", ")
+                );
+            }
+            for embedded in plugins::first_party::FIRST_PARTY_PROVIDERS {
+                println!(
+                    "{:<24} {:<10} {:<12} {}",
+                    embedded.name,
+                    PluginKind::Provider,
+                    "first-party",
+                    &hex::encode(embedded.sha256)[..12]
+                );
+            }
+            let store = PluginStore::new(paths.plugins_dir());
+            for installed in store.list().into_iter().flatten() {
+                let manifest = &installed.manifest;
+                let detail = match manifest.kind {
+                    PluginKind::Tool => continue,
+                    PluginKind::Provider => String::new(),
+                    PluginKind::Formatter => format!("  extensions: {}", manifest.extensions.join(", ")),
+                };
+                println!(
+                    "{:<24} {:<10} {:<12} {}{detail}",
+                    manifest.name,
+                    manifest.kind,
+                    "installed",
+                    &manifest.sha256[..12]
                 );
             }
             for warning in warnings {
@@ -369,10 +403,28 @@ async fn inspect(paths: &Paths, target: &str) -> anyhow::Result<()> {
     println!("exports: {}", exports.join(", "));
     println!("imports: {}", imports.join(", "));
     println!("capabilities requested: {}", capabilities(&imports).join(", "));
+    let kind = runtime.kind_of(&name, &bytes, &hash)?;
+    println!("kind:    {kind}");
+    println!("world:   wasmcode:plugin/{kind}-plugin");
+    match kind {
+        PluginKind::Tool => {}
+        PluginKind::Provider => {
+            runtime
+                .load_provider_plugin(&name, &bytes, &hash, Default::default())
+                .await?;
+            return Ok(());
+        }
+        PluginKind::Formatter => {
+            let formatter = runtime
+                .load_formatter_plugin(&name, &bytes, &hash, Default::default())
+                .await?;
+            println!("extensions: {}", formatter.extensions.join(", "));
+            return Ok(());
+        }
+    }
     let plugin = runtime
         .load_tool_plugin(&name, &bytes, &hash, Default::default(), Default::default(), true)
         .await?;
-    println!("world:   wasmcode:plugin/tool-plugin");
     for tool in &plugin.tools {
         println!("\ntool `{}`", tool.id);
         println!("  {}", tool.description.lines().next().unwrap_or_default());

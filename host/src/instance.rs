@@ -226,6 +226,11 @@ impl Instances {
         }
         let providers = ProviderSet::build(&config.raw, &self.provider_env, self.auth.clone())
             .map_err(|e| InstanceError::Config(e.to_string()))?;
+        for (provider, plugin) in providers.plugins() {
+            if let Some(problem) = plugins::provider_plugin_problem(&self.paths, plugin) {
+                return Err(InstanceError::Config(format!("provider `{provider}`: {problem}")));
+            }
+        }
         // Two git processes: asked at once, while the plugins load.
         let git = {
             let directory = directory.clone();

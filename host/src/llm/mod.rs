@@ -10,6 +10,7 @@
 mod components;
 mod retry;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,10 +65,12 @@ pub struct ModelClient {
 }
 
 impl ModelClient {
-    pub fn new(runtime: Arc<Runtime>) -> Self {
+    /// A client running models on the first-party provider components and those installed in
+    /// `plugins_dir`.
+    pub fn new(runtime: Arc<Runtime>, plugins_dir: PathBuf) -> Self {
         Self {
             runtime,
-            components: Components::default(),
+            components: Components::new(plugins_dir),
         }
     }
 

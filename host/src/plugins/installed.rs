@@ -5,16 +5,24 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::sha256;
+use crate::runtime::{PluginKind, sha256};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     pub name: String,
+    /// Which world it targets; manifests written before there were other kinds are tools'.
+    #[serde(default)]
+    pub kind: PluginKind,
     pub sha256: String,
     /// Where it was installed from.
     pub source: PathBuf,
+    /// A tool plugin's tools.
+    #[serde(default)]
     pub tools: Vec<String>,
+    /// A formatter plugin's extensions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
     pub imports: Vec<String>,
 }
 
@@ -80,6 +88,14 @@ impl PluginStore {
             ));
         }
         Ok((bytes, hash))
+    }
+
+    /// The installed plugin named `name`, if its manifest can be read.
+    pub fn find(&self, name: &str) -> Option<InstalledPlugin> {
+        self.list()
+            .into_iter()
+            .flatten()
+            .find(|p| p.manifest.name == name)
     }
 
     pub fn install(&self, manifest: &Manifest, bytes: &[u8]) -> std::io::Result<()> {

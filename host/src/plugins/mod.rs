@@ -13,7 +13,8 @@ use std::sync::Arc;
 use crate::config::WasmcodeSettings;
 use crate::paths::Paths;
 use crate::runtime::{
-    CallError, CallHandler, Grants, LoadError, Runtime, ToolCall, ToolOutput, ToolPlugin, ToolSpec,
+    CallError, CallHandler, Grants, LoadError, PluginKind, Runtime, ToolCall, ToolOutput, ToolPlugin,
+    ToolSpec,
 };
 
 /// Where a plugin came from.
@@ -169,7 +170,8 @@ pub async fn load_all(
             }
         };
         let name = plugin.manifest.name.clone();
-        if !settings.enabled(&name) {
+        // Providers are loaded by the model client when a provider block names them.
+        if plugin.manifest.kind != PluginKind::Tool || !settings.enabled(&name) {
             continue;
         }
         let loaded = match store.read_verified(&plugin) {
@@ -308,37 +310,98 @@ pub async fn install(
         return Err(InstallError::Exists(name));
     }
     let hash = crate::runtime::sha256(&bytes);
-    let plugin = runtime
-        .load_tool_plugin(
-            &name,
-            &bytes,
-            &hash,
-            Grants::read_only(),
-            Default::default(),
-            true,
-        )
-        .await?;
-    if plugin.tools.is_empty() {
-        return Err(InstallError::Conflict(format!("{name}: describes no tools")));
-    }
-    let (existing, _) = load_all(runtime, paths, &WasmcodeSettings::default(), None).await;
-    for spec in &plugin.tools {
-        if let Some(owner) = existing.plugin_for(&spec.id)
-            && &*owner.name != name.as_str()
-        {
-            return Err(InstallError::Conflict(format!(
-                "{name}: tool `{}` is already provided by plugin `{}`",
-                spec.id, owner.name
-            )));
-        }
-    }
-    let manifest = installed::Manifest {
+    let kind = runtime.kind_of(&name, &bytes, &hash)?;
+    let mut manifest = installed::Manifest {
         name: name.clone(),
+        kind,
         sha256: hex::encode(hash),
         source: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
-        tools: plugin.tools.iter().map(|t| t.id.clone()).collect(),
-        imports: plugin.imports.clone(),
+        tools: Vec::new(),
+        extensions: Vec::new(),
+        imports: Vec::new(),
     };
+    match kind {
+        PluginKind::Tool => {
+            let plugin = runtime
+                .load_tool_plugin(
+                    &name,
+                    &bytes,
+                    &hash,
+                    Grants::read_only(),
+                    Default::default(),
+                    true,
+                )
+                .await?;
+            if plugin.tools.is_empty() {
+                return Err(InstallError::Conflict(format!("{name}: describes no tools")));
+            }
+            let (existing, _) = load_all(runtime, paths, &WasmcodeSettings::default(), None).await;
+            for spec in &plugin.tools {
+                if let Some(owner) = existing.plugin_for(&spec.id)
+                    && &*owner.name != name.as_str()
+                {
+                    return Err(InstallError::Conflict(format!(
+                        "{name}: tool `{}` is already provided by plugin `{}`",
+                        spec.id, owner.name
+                    )));
+                }
+            }
+            manifest.tools = plugin.tools.iter().map(|t| t.id.clone()).collect();
+            manifest.imports = plugin.imports;
+        }
+        PluginKind::Provider => {
+            if first_party::provider(&name).is_some() {
+                return Err(InstallError::Conflict(format!(
+                    "{name}: a first-party provider has this name; install it under another (--name)"
+                )));
+            }
+            let plugin = runtime
+                .load_provider_plugin(&name, &bytes, &hash, Default::default())
+                .await?;
+            manifest.imports = plugin.imports;
+        }
+        PluginKind::Formatter => {
+            let plugin = runtime
+                .load_formatter_plugin(&name, &bytes, &hash, Default::default())
+                .await?;
+            manifest.extensions = plugin.extensions;
+            manifest.imports = plugin.imports;
+        }
+    }
     store.install(&manifest, &bytes).map_err(InstallError::Write)?;
     Ok(manifest)
+}
+
+/// Why a provider block's `plugin` cannot run it.
+pub fn provider_plugin_problem(paths: &Paths, plugin: &str) -> Option<String> {
+    if first_party::provider(plugin).is_some() {
+        return None;
+    }
+    let store = installed::PluginStore::new(paths.plugins_dir());
+    match store.find(plugin) {
+        Some(found) if found.manifest.kind == PluginKind::Provider => None,
+        Some(found) => Some(format!(
+            "`{plugin}` is a {} plugin, not a provider plugin",
+            found.manifest.kind
+        )),
+        None => {
+            let mut providers: Vec<String> = first_party::FIRST_PARTY_PROVIDERS
+                .iter()
+                .map(|p| p.name.to_string())
+                .collect();
+            providers.extend(
+                store
+                    .list()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p.manifest.kind == PluginKind::Provider)
+                    .map(|p| p.manifest.name),
+            );
+            Some(format!(
+                "no provider plugin named `{plugin}` is installed (install one with `wasmcode plugin install \
+                 <component.wasm>`; the providers here: {})",
+                providers.join(", ")
+            ))
+        }
+    }
 }

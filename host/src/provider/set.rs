@@ -136,6 +136,13 @@ impl ProviderSet {
     }
 
     /// Every provider that has models, connected or not (`GET /provider`'s `all`).
+    /// The providers whose block names a plugin to run them: (provider id, plugin).
+    pub fn plugins(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .filter_map(|e| Some((e.id.as_str(), e.plugin.as_deref()?)))
+    }
+
     pub fn all(&self) -> Vec<Provider> {
         self.listed().map(|e| self.view(e)).collect()
     }

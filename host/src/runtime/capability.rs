@@ -121,6 +121,12 @@ pub fn link_tool_world(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> 
     host_api::HostApi::link(linker)
 }
 
+/// The capabilities the `formatter-plugin` world may import: none of its own. The filesystem is
+/// linked (toolchains import it) but a formatter's store never has a preopened directory.
+pub fn link_formatter_world(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    filesystem::Filesystem::link(linker)
+}
+
 /// The capabilities the `provider-plugin` world may import: no `process`. The filesystem is
 /// linked (toolchains import it) but a provider's store never has a preopened directory.
 pub fn link_provider_world(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {

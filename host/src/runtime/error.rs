@@ -33,6 +33,21 @@ pub enum LoadError {
         expected: String,
         found: String,
     },
+    #[error(
+        "{name}: not a formatter plugin: it does not export `{expected}` (it exports {found}). A \
+         formatter plugin targets the world `wasmcode:plugin/formatter-plugin`"
+    )]
+    NotAFormatter {
+        name: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "{name}: not a wasmcode plugin: it exports {found}. A plugin targets one of the worlds \
+         `wasmcode:plugin/tool-plugin`, `wasmcode:plugin/provider-plugin` or \
+         `wasmcode:plugin/formatter-plugin`, exporting `wasmcode:plugin/tool`, `provider` or `formatter`"
+    )]
+    UnknownWorld { name: String, found: String },
     #[error("{name}: imports {import}, which wasmcode does not provide to plugins ({reason})")]
     UnsupportedImport {
         name: String,
@@ -57,6 +72,8 @@ impl LoadError {
             Self::Invalid { .. } => "invalid",
             Self::WrongWorld { .. } => "wrong_world",
             Self::NotAProvider { .. } => "not_a_provider",
+            Self::NotAFormatter { .. } => "not_a_formatter",
+            Self::UnknownWorld { .. } => "unknown_world",
             Self::UnsupportedImport { .. } => "unsupported_import",
             Self::InstantiateTrap { .. } => "instantiate_trap",
             Self::Describe { .. } => "describe",

@@ -25,6 +25,7 @@ mod capability;
 mod epoch;
 mod error;
 mod fault;
+mod formatter;
 mod grants;
 mod limits;
 mod meter;
@@ -48,6 +49,7 @@ pub use capability::host_api::{
 };
 pub use capability::process::{CommandOutput, run_user_command};
 pub use error::{CallError, LoadError, ProviderCallError, ToolFailure};
+pub use formatter::{FORMATTER_EXPORT, FormatterPlugin};
 pub use grants::{FsAccess, Grants};
 pub use limits::Limits;
 pub use plugin::{TOOL_EXPORT, ToolPlugin, ToolSpec, interface_names};
@@ -59,6 +61,29 @@ pub use provider::{
 use meter::Metering;
 use span::CallSpan;
 use store::{StoreSpec, StoreState, Stores};
+
+/// The kinds of plugin, one per world of `wasmcode:plugin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// `tool-plugin`: tools the agent calls.
+    #[default]
+    Tool,
+    /// `provider-plugin`: an LLM provider.
+    Provider,
+    /// `formatter-plugin`: formats files after the agent changes them.
+    Formatter,
+}
+
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tool => "tool",
+            Self::Provider => "provider",
+            Self::Formatter => "formatter",
+        })
+    }
+}
 
 /// Engine-wide settings. Per-plugin limits live in [`Limits`].
 #[derive(Debug, Clone)]
@@ -85,6 +110,7 @@ pub struct Runtime {
     engine: Engine,
     tool_linker: Linker<StoreState>,
     provider_linker: Linker<StoreState>,
+    formatter_linker: Linker<StoreState>,
     stores: Stores,
     cache: cache::CompileCache,
     ticker: Option<epoch::EpochTicker>,
@@ -121,6 +147,7 @@ impl Runtime {
 
         let tool_linker = store::tool_linker(&engine)?;
         let provider_linker = store::provider_linker(&engine)?;
+        let formatter_linker = store::formatter_linker(&engine)?;
         let stores = Stores::new(&engine).map_err(|e| wasmtime::format_err!("{e}"))?;
         let cache = cache::CompileCache::new(&engine, options.cache_dir.as_deref());
         let ticker = Some(epoch::EpochTicker::start(engine.clone())?);
@@ -128,6 +155,7 @@ impl Runtime {
             engine,
             tool_linker,
             provider_linker,
+            formatter_linker,
             stores,
             cache,
             ticker,
@@ -148,6 +176,55 @@ impl Runtime {
         self.cache
             .component(&self.engine, bytes, hash)
             .map_err(|e| plugin::compile_error(name, bytes, e))
+    }
+
+    /// Which kind of plugin `bytes` is, by the interface it exports; compiles it (or reads it from
+    /// the compile cache) to find out.
+    pub fn kind_of(&self, name: &str, bytes: &[u8], hash: &ContentHash) -> Result<PluginKind, LoadError> {
+        let (component, _) = self.compile(name, bytes, hash)?;
+        for (export, kind) in [
+            (TOOL_EXPORT, PluginKind::Tool),
+            (PROVIDER_EXPORT, PluginKind::Provider),
+            (FORMATTER_EXPORT, PluginKind::Formatter),
+        ] {
+            if plugin::check_export(&self.engine, &component, export).is_ok() {
+                return Ok(kind);
+            }
+        }
+        let exports = interface_names(&self.engine, &component, true);
+        Err(LoadError::UnknownWorld {
+            name: name.to_string(),
+            found: if exports.is_empty() {
+                "nothing".into()
+            } else {
+                exports
+                    .iter()
+                    .map(|e| format!("`{e}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        })
+    }
+
+    /// Loads a formatter plugin: checks its world and imports, instantiates it once and reads
+    /// its extensions.
+    pub async fn load_formatter_plugin(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        hash: &ContentHash,
+        limits: Limits,
+    ) -> Result<FormatterPlugin, LoadError> {
+        let (component, _) = self.compile(name, bytes, hash)?;
+        formatter::load(
+            &self.engine,
+            &self.stores,
+            &self.formatter_linker,
+            name,
+            &component,
+            limits,
+        )
+        .await
     }
 
     /// Loads a tool plugin. With `validate`, the component is always trial-instantiated and its

@@ -128,6 +128,14 @@ pub fn tool_linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
     Ok(linker)
 }
 
+/// The linker of the `formatter-plugin` world.
+pub fn formatter_linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
+    let mut linker = Linker::new(engine);
+    wasi::link(&mut linker)?;
+    capability::link_formatter_world(&mut linker)?;
+    Ok(linker)
+}
+
 /// The linker of the `provider-plugin` world.
 pub fn provider_linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
     let mut linker = Linker::new(engine);

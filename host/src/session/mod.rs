@@ -36,6 +36,7 @@ mod title;
 mod turn;
 mod turns;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,14 +73,15 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// The sessions of `store`. Turns an earlier run left unfinished are marked interrupted, and
-    /// its pending permission requests restored.
-    pub fn new(store: Store, runtime: Arc<Runtime>) -> Arc<Self> {
+    /// The sessions of `store`, whose models run on the first-party provider components and
+    /// those installed in `plugins_dir`. Turns an earlier run left unfinished are marked
+    /// interrupted, and its pending permission requests restored.
+    pub fn new(store: Store, runtime: Arc<Runtime>, plugins_dir: PathBuf) -> Arc<Self> {
         recovery::mark_interrupted_turns(&store);
         let journal = Journal::new(store);
         let broker = Broker::restore(journal.clone());
         Arc::new(Self {
-            engine: Arc::new(Engine::new(journal.clone(), runtime, broker.clone())),
+            engine: Arc::new(Engine::new(journal.clone(), runtime, plugins_dir, broker.clone())),
             journal,
             broker,
         })

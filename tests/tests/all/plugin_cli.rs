@@ -3,6 +3,7 @@
 
 use crate::harness::TestEnv;
 use serde_json::json;
+use wasmcode_tests::fake_llm::{FakeLlm, Reply};
 use wasmcode_tests::guests;
 
 fn stderr(output: &std::process::Output) -> String {
@@ -19,7 +20,7 @@ async fn a_third_party_tool_installs_and_is_served() {
     let install = env.run(&["plugin", "install", guests::WORDCOUNT]);
     assert!(install.status.success(), "{}", stderr(&install));
     assert!(
-        stdout(&install).contains("installed plugin `wasmcode-example-wordcount`"),
+        stdout(&install).contains("installed tool plugin `wasmcode-example-wordcount`"),
         "{}",
         stdout(&install)
     );
@@ -71,16 +72,47 @@ fn a_core_module_is_refused() {
 }
 
 #[test]
-fn a_component_of_the_wrong_world_is_refused() {
+fn a_component_of_no_plugin_world_is_refused() {
     let env = TestEnv::new();
-    let output = env.run(&["plugin", "install", guests::FIXTURE_WRONG_WORLD]);
+    // An empty component: valid, and exporting nothing a plugin exports.
+    let component = env.dir.path().join("empty.wasm");
+    std::fs::write(&component, b"\0asm\x0d\0\x01\0").expect("write component");
+    let output = env.run(&["plugin", "install", &component.to_string_lossy()]);
     assert!(!output.status.success());
     let message = stderr(&output);
-    assert!(message.contains("not a tool plugin"), "{message}");
     assert!(
-        message.contains("wasmcode:plugin/formatter@0.1.0"),
-        "names what it does export: {message}"
+        message.contains("not a wasmcode plugin: it exports nothing"),
+        "{message}"
     );
+    assert!(
+        message.contains("wasmcode:plugin/formatter-plugin"),
+        "names the worlds: {message}"
+    );
+    assert!(!env.paths.plugins_dir().join("empty").exists());
+}
+
+#[test]
+fn a_formatter_component_installs_as_a_formatter() {
+    let env = TestEnv::new();
+    // The `wrong-world` fixture is a formatter: refused as a tool, installed as what it is.
+    let output = env.run(&["plugin", "install", guests::FIXTURE_WRONG_WORLD, "--name", "trim"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("installed formatter plugin `trim`"), "{text}");
+    assert!(text.contains("extensions: txt, md"), "{text}");
+    let listed = stdout(&env.run(&["plugin", "list"]));
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("trim ") && l.contains("formatter") && l.contains("extensions: txt, md")),
+        "{listed}"
+    );
+    let inspected = stdout(&env.run(&["plugin", "inspect", "trim"]));
+    assert!(inspected.contains("kind:    formatter"), "{inspected}");
+    // It is no tool: the tools are what they were.
+    let manifest =
+        std::fs::read_to_string(env.paths.plugins_dir().join("trim/manifest.json")).expect("manifest");
+    assert!(manifest.contains("\"kind\": \"formatter\""), "{manifest}");
 }
 
 #[test]
@@ -175,4 +207,133 @@ async fn project_plugins_load_only_once_trusted() {
         !ids.as_array().expect("ids").contains(&json!("wordcount")),
         "modified plugin loaded: {ids}"
     );
+}
+
+/// The first-party OpenAI-compatible provider, built from `plugins/`, written out as a third
+/// party's component would be, and installed under `name`.
+fn install_openai_as(env: &TestEnv, name: &str) {
+    let component = env.dir.path().join(format!("{name}.wasm"));
+    let embedded =
+        wasmcode::plugins::first_party::provider("openai").expect("the openai provider is embedded");
+    std::fs::write(&component, embedded.bytes).expect("write component");
+    let output = env.run(&["plugin", "install", &component.to_string_lossy(), "--name", name]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!("installed provider plugin `{name}`")),
+        "{text}"
+    );
+}
+
+fn provider_config(url: &str, plugin: &str) -> serde_json::Value {
+    json!({
+        "provider": {"mine": {
+            "name": "Mine", "plugin": plugin,
+            "options": {"baseURL": url, "apiKey": "sk-mine"},
+            "models": {"m": {"name": "M", "tool_call": true}}}},
+        "model": "mine/m",
+        "small_model": "mine/m",
+    })
+}
+
+#[tokio::test]
+async fn an_installed_provider_runs_the_models_of_a_block_naming_it() {
+    let env = TestEnv::new();
+    install_openai_as(&env, "my-openai");
+    let listed = stdout(&env.run(&["plugin", "list"]));
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("my-openai ") && l.contains("provider") && l.contains("installed")),
+        "{listed}"
+    );
+    assert!(stdout(&env.run(&["plugin", "inspect", "my-openai"])).contains("kind:    provider"));
+
+    let llm = FakeLlm::start().await;
+    llm.push(Reply::tool_call(
+        "call_1",
+        "read",
+        json!({"filePath": "hello.txt"}),
+    ));
+    llm.push(Reply::text(["It says hello."]));
+    llm.push(Reply::text(["Through /v1 too."]));
+    env.write(
+        "opencode.json",
+        &provider_config(&llm.url(), "my-openai").to_string(),
+    );
+    let server = env.serve();
+    let (_, session) = server.post("/session", json!({})).await;
+    let id = session["id"].as_str().expect("a session id");
+    let (status, answer) = server
+        .post(
+            &format!("/session/{id}/message"),
+            json!({"parts": [{"type": "text", "text": "What does hello.txt say?"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["info"]["providerID"], "mine", "{answer}");
+    let text: Vec<&str> = answer["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .filter_map(|p| p["text"].as_str())
+        .collect();
+    assert_eq!(text, ["It says hello."], "{answer}");
+    let (_, messages) = server.get(&format!("/session/{id}/message")).await;
+    let tool = messages[1]["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .find(|p| p["type"] == "tool")
+        .expect("the read call");
+    assert_eq!(tool["state"]["status"], "completed", "{tool}");
+    assert!(
+        tool["state"]["output"]
+            .as_str()
+            .expect("output")
+            .contains("hello")
+    );
+    // The component sent the block's key to the block's base URL.
+    let requests = llm.turn_requests();
+    assert!(
+        requests[0]
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == "Bearer sk-mine")
+    );
+
+    let (status, answer) = server
+        .post(
+            "/v1/chat",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["choices"][0]["message"]["content"], "Through /v1 too.");
+}
+
+#[test]
+fn a_provider_block_naming_no_installed_provider_is_refused_when_the_configuration_loads() {
+    let env = TestEnv::new();
+    let install = env.run(&["plugin", "install", guests::WORDCOUNT]);
+    assert!(install.status.success(), "{}", stderr(&install));
+    for (plugin, expected) in [
+        (
+            "wasmcode-example-wordcount",
+            "provider `mine`: `wasmcode-example-wordcount` is a tool plugin, not a provider plugin",
+        ),
+        (
+            "oai-py",
+            "provider `mine`: no provider plugin named `oai-py` is installed",
+        ),
+    ] {
+        env.write(
+            "opencode.json",
+            &provider_config("http://127.0.0.1:9/v1", plugin).to_string(),
+        );
+        let output = env.run(&["serve", "--port", "0"]);
+        assert!(!output.status.success(), "the server started with `{plugin}`");
+        let message = stderr(&output);
+        assert!(message.contains(expected), "{message}");
+    }
 }

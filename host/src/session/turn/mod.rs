@@ -14,6 +14,7 @@ mod finish;
 mod step;
 mod tools;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -43,9 +44,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(journal: Journal, runtime: Arc<Runtime>, broker: Broker) -> Self {
+    pub fn new(journal: Journal, runtime: Arc<Runtime>, plugins_dir: PathBuf, broker: Broker) -> Self {
         Self {
-            models: ModelClient::new(runtime.clone()),
+            models: ModelClient::new(runtime.clone(), plugins_dir),
             journal,
             runtime,
             broker,

@@ -1,5 +1,6 @@
 //! Test fixture `fixture-wrong-world`: a valid component of the `formatter-plugin` world (it
-//! trims trailing whitespace), which the host must refuse to load as a tool plugin.
+//! trims trailing whitespace), which the host must refuse to load as a tool plugin and installs
+//! as the formatter it is.
 
 /// The `formatter-plugin` world's bindings and the component's exports.
 #[allow(

@@ -1,0 +1,117 @@
+//! Formatter plugins: loading a `formatter-plugin` component, a pure function of a file's path
+//! and content (its store has no directory, no network, no process), and reading the extensions it
+//! handles. Loading instantiates it once and calls `extensions`, which is what proves it
+//! implements the world.
+
+use std::sync::Arc;
+
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use super::bindings::formatter::FormatterPluginPre;
+use super::error::LoadError;
+use super::fault::trap_reason;
+use super::grants::{FsAccess, Grants};
+use super::limits::Limits;
+use super::meter::Metering;
+use super::plugin::{check_export, interface_names, pre_link};
+use super::store::{StoreSpec, StoreState, Stores};
+
+/// The interface a formatter plugin must export.
+pub const FORMATTER_EXPORT: &str = "wasmcode:plugin/formatter@0.1.0";
+
+/// A loaded formatter plugin: each call instantiates `pre` in a fresh store.
+#[derive(Clone)]
+pub struct FormatterPlugin {
+    pub name: Arc<str>,
+    pub limits: Limits,
+    /// What the component imports (interface names).
+    pub imports: Vec<String>,
+    /// The file extensions it handles, without the dot.
+    pub extensions: Vec<String>,
+    #[expect(
+        dead_code,
+        reason = "formatting calls land with the formatter service (issue 12, item 2)"
+    )]
+    pre: FormatterPluginPre<StoreState>,
+}
+
+impl std::fmt::Debug for FormatterPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FormatterPlugin")
+            .field("name", &self.name)
+            .field("extensions", &self.extensions)
+            .finish()
+    }
+}
+
+pub(super) async fn load(
+    engine: &Engine,
+    stores: &Stores,
+    linker: &Linker<StoreState>,
+    name: &str,
+    component: &Component,
+    limits: Limits,
+) -> Result<FormatterPlugin, LoadError> {
+    let not_a_formatter = |found: String| LoadError::NotAFormatter {
+        name: name.to_string(),
+        expected: FORMATTER_EXPORT.to_string(),
+        found,
+    };
+    check_export(engine, component, FORMATTER_EXPORT).map_err(not_a_formatter)?;
+    let imports = interface_names(engine, component, false);
+    let instance_pre = pre_link(linker, name, component, &imports)?;
+    let pre = FormatterPluginPre::new(instance_pre)
+        .map_err(|e| not_a_formatter(format!("an incompatible `formatter` interface ({e:#})")))?;
+    let name: Arc<str> = name.into();
+    let grants = Grants {
+        filesystem: FsAccess::None,
+        ..Grants::default()
+    };
+    let trapped = |reason: String| LoadError::InstantiateTrap {
+        name: name.to_string(),
+        reason,
+    };
+    let mut store = stores
+        .new_store(StoreSpec {
+            plugin: &name,
+            grants: &grants,
+            limits,
+            metering: Metering::WallClock,
+            project_root: None,
+            sandbox: None,
+            caller: None,
+        })
+        .map_err(|e| trapped(e.0))?;
+    let instance = pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| trapped(trap_reason(&e)))?;
+    let extensions = instance
+        .wasmcode_plugin_formatter()
+        .call_extensions(&mut store)
+        .await
+        .map_err(|e| LoadError::Describe {
+            name: name.to_string(),
+            reason: trap_reason(&e),
+        })?;
+    if extensions.is_empty()
+        || extensions
+            .iter()
+            .any(|e| e.is_empty() || e.starts_with('.') || e.contains(['/', ' ']))
+    {
+        return Err(LoadError::Describe {
+            name: name.to_string(),
+            reason: format!(
+                "`extensions` must list at least one extension, each without the dot (got {extensions:?})"
+            ),
+        });
+    }
+    Ok(FormatterPlugin {
+        name,
+        limits,
+        imports,
+        extensions,
+        pre,
+    })
+}
