@@ -154,7 +154,7 @@ fn trap_error(
     let limits = plugin.limits;
     let plugin = plugin.name.to_string();
     let tool = tool.to_string();
-    match classify(&error, store.data().limiter.refused_memory) {
+    match classify(&error, store.data()) {
         GuestFault::Timeout => CallError::Timeout {
             plugin,
             tool,

@@ -4,6 +4,8 @@
 
 use wasmtime::Trap;
 
+use super::store::StoreState;
+
 pub enum GuestFault {
     Timeout,
     OutOfMemory { requested: usize },
@@ -11,8 +13,10 @@ pub enum GuestFault {
     Trap(String),
 }
 
-/// Classifies `error`, given the size of a `memory.grow` the store's limiter refused, if any.
-pub fn classify(error: &wasmtime::Error, refused_memory: Option<usize>) -> GuestFault {
+/// Classifies `error`, raised in the store whose state is `state` (the size of a `memory.grow`
+/// its limiter refused, what its guest printed).
+pub fn classify(error: &wasmtime::Error, state: &StoreState) -> GuestFault {
+    let refused_memory = state.limiter.refused_memory;
     if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return GuestFault::Timeout;
     }
@@ -25,7 +29,17 @@ pub fn classify(error: &wasmtime::Error, refused_memory: Option<usize>) -> Guest
     {
         return GuestFault::Busy;
     }
-    GuestFault::Trap(trap_reason(error))
+    GuestFault::Trap(guest_trap_reason(error, state))
+}
+
+/// [`trap_reason`], followed by what the guest printed last on stderr that explains it (a Rust
+/// panic's message, a Python exception, a JavaScript error), where it printed something.
+pub fn guest_trap_reason(error: &wasmtime::Error, state: &StoreState) -> String {
+    let reason = trap_reason(error);
+    match state.output.last_words() {
+        Some(words) => format!("{reason}; the plugin printed: {words}"),
+        None => reason,
+    }
 }
 
 /// The trap's message plus the first frames of the guest backtrace, without the noise of the

@@ -10,7 +10,7 @@ use wasmtime::component::{Component, Linker};
 
 use super::bindings::formatter::FormatterPluginPre;
 use super::error::LoadError;
-use super::fault::trap_reason;
+use super::fault::guest_trap_reason;
 use super::grants::{FsAccess, Grants};
 use super::limits::Limits;
 use super::meter::Metering;
@@ -86,14 +86,14 @@ pub(super) async fn load(
     let instance = pre
         .instantiate_async(&mut store)
         .await
-        .map_err(|e| trapped(trap_reason(&e)))?;
+        .map_err(|e| trapped(guest_trap_reason(&e, store.data())))?;
     let extensions = instance
         .wasmcode_plugin_formatter()
         .call_extensions(&mut store)
         .await
         .map_err(|e| LoadError::Describe {
             name: name.to_string(),
-            reason: trap_reason(&e),
+            reason: guest_trap_reason(&e, store.data()),
         })?;
     if extensions.is_empty()
         || extensions

@@ -29,6 +29,7 @@ mod formatter;
 mod grants;
 mod limits;
 mod meter;
+mod output;
 mod plugin;
 mod provider;
 mod span;

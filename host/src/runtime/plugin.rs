@@ -10,7 +10,7 @@ use wasmtime::{Engine, Store};
 
 use super::bindings::tool::ToolPluginPre;
 use super::error::LoadError;
-use super::fault::trap_reason;
+use super::fault::guest_trap_reason;
 use super::grants::Grants;
 use super::limits::Limits;
 use super::store::StoreState;
@@ -111,7 +111,7 @@ pub(super) async fn link(
                     .await
                     .map_err(|e| LoadError::InstantiateTrap {
                         name: name.to_string(),
-                        reason: trap_reason(&e),
+                        reason: guest_trap_reason(&e, store.data()),
                     })?;
             let specs = instance
                 .wasmcode_plugin_tool()
@@ -119,7 +119,7 @@ pub(super) async fn link(
                 .await
                 .map_err(|e| LoadError::Describe {
                     name: name.to_string(),
-                    reason: trap_reason(&e),
+                    reason: guest_trap_reason(&e, store.data()),
                 })?;
             Some(parse_specs(name, specs)?)
         }

@@ -25,7 +25,7 @@ use super::bindings::provider::exports::wasmcode::plugin::provider as wit;
 use super::bindings::provider::{ProviderPlugin as Instance, ProviderPluginIndices, ProviderPluginPre};
 use super::capability::http::base_url_authority;
 use super::error::{LoadError, ProviderCallError};
-use super::fault::trap_reason;
+use super::fault::guest_trap_reason;
 use super::grants::{FsAccess, Grants};
 use super::limits::Limits;
 use super::meter::Metering;
@@ -97,7 +97,7 @@ pub(super) async fn load(
     let mut store = new_store(stores, &name, limits, &no_grants()).map_err(trapped)?;
     pre.instantiate_async(&mut store)
         .await
-        .map_err(|e| trapped(trap_reason(&e)))?;
+        .map_err(|e| trapped(guest_trap_reason(&e, store.data())))?;
     Ok(ProviderPlugin {
         name,
         limits,
@@ -266,13 +266,7 @@ fn fault(
     error: &wasmtime::Error,
     instantiating: bool,
 ) -> ProviderCallError {
-    convert::fault(
-        &plugin.name,
-        plugin.limits,
-        store.data().limiter.refused_memory,
-        error,
-        instantiating,
-    )
+    convert::fault(&plugin.name, plugin.limits, store.data(), error, instantiating)
 }
 
 /// What a running stream holds: its store, its instance and the guest's `completion-stream`.
@@ -355,7 +349,7 @@ impl CompletionStream {
             Err(e) => Some(Err(convert::fault(
                 &self.plugin,
                 self.limits,
-                live.store.data().limiter.refused_memory,
+                live.store.data(),
                 &e,
                 false,
             ))),

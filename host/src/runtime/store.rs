@@ -21,6 +21,7 @@ use super::capability::{self, Capabilities, SetupError, StoreFor};
 use super::grants::Grants;
 use super::limits::{CallLimiter, Limits};
 use super::meter::{GuestMeter, Metering};
+use super::output::GuestOutput;
 use super::wasi;
 use crate::sandbox::Sandbox;
 
@@ -30,6 +31,8 @@ pub struct StoreState {
     pub(super) wasi: WasiCtx,
     pub(super) limiter: CallLimiter,
     pub(super) meter: GuestMeter,
+    /// The guest's stdout and stderr.
+    pub(super) output: GuestOutput,
     /// One state per capability, each read and written by its capability only.
     pub(super) capabilities: CapabilityStates,
 }
@@ -38,6 +41,7 @@ impl Drop for StoreState {
     fn drop(&mut self) {
         // Before the resource table and what it holds go.
         self.capabilities.abandon();
+        self.output.finish();
     }
 }
 
@@ -89,13 +93,15 @@ impl Stores {
             call,
             handler,
         };
-        let mut wasi = wasi::context();
+        let output = GuestOutput::new(spec.plugin, &call.tool);
+        let mut wasi = wasi::context(&output);
         let capabilities = self.capabilities.prepare(&store_for, &mut wasi)?;
         let state = StoreState {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             limiter: CallLimiter::new(spec.limits),
             meter: GuestMeter::new(spec.metering, spec.limits.timeout()),
+            output,
             capabilities,
         };
         let mut store = Store::new(&self.engine, state);

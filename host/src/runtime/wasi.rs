@@ -1,6 +1,6 @@
 //! The WASI floor every plugin gets, granted or not: `wasi:io`, `wasi:clocks`, `wasi:random`,
-//! and `wasi:cli` with nothing inherited (no environment, no arguments, empty stdin, stdout and
-//! stderr discarded), plus `wasi:sockets`, linked so that toolchains importing it still load, but
+//! and `wasi:cli` with nothing inherited (no environment, no arguments, empty stdin; stdout and
+//! stderr go to the server's log, see `output.rs`), plus `wasi:sockets`, linked so that toolchains importing it still load, but
 //! refusing every socket and every name lookup.
 //!
 //! This is everything `wasmtime_wasi::p2::add_to_linker_async` links except `wasi:filesystem`,
@@ -15,6 +15,7 @@ use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
 use wasmtime_wasi::{WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::output::GuestOutput;
 use super::store::StoreState;
 
 impl WasiView for StoreState {
@@ -33,10 +34,13 @@ impl HasData for Io {
     type Data<'a> = &'a mut ResourceTable;
 }
 
-/// A WASI context with nothing inherited and no network; capabilities add to it.
-pub fn context() -> WasiCtxBuilder {
+/// A WASI context with nothing inherited and no network, its stdout and stderr `output`'s;
+/// capabilities add to it.
+pub fn context(output: &GuestOutput) -> WasiCtxBuilder {
     let mut builder = WasiCtxBuilder::new();
     builder
+        .stdout(output.stdout())
+        .stderr(output.stderr())
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);

@@ -420,6 +420,14 @@ async fn a_trap_on_call_fails_only_that_call() {
             }) => {
                 assert_eq!((plugin.as_str(), t.as_str()), ("probe", tool));
                 assert!(reason.contains("unreachable"), "{reason}");
+                if tool == "panic" {
+                    // What the guest printed before it died says why.
+                    assert!(
+                        reason.contains("the plugin printed: panicked at")
+                            && reason.ends_with("fixture panic"),
+                        "{reason}"
+                    );
+                }
             }
             other => panic!("expected a trap from `{tool}`, got {other:?}"),
         }

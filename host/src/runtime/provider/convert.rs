@@ -9,6 +9,7 @@ use super::super::bindings::provider::exports::wasmcode::plugin::provider as wit
 use super::super::error::ProviderCallError;
 use super::super::fault::{GuestFault, classify};
 use super::super::limits::Limits;
+use super::super::store::StoreState;
 use super::types::*;
 
 /// A JSON value as the text a plugin parses; null (no options) is an empty object.
@@ -177,12 +178,12 @@ pub(super) fn provider_error(plugin: &str, error: wit::ProviderError) -> Provide
 pub(super) fn fault(
     plugin: &str,
     limits: Limits,
-    refused_memory: Option<usize>,
+    state: &StoreState,
     error: &wasmtime::Error,
     instantiating: bool,
 ) -> ProviderCallError {
     let plugin = plugin.to_string();
-    match classify(error, refused_memory) {
+    match classify(error, state) {
         GuestFault::Timeout => ProviderCallError::Timeout {
             plugin,
             timeout_ms: limits.timeout_ms,
