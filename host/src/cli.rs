@@ -153,12 +153,16 @@ async fn serve(paths: Paths, environment: Arc<Environment>, args: ServeArgs) -> 
         .with_context(|| format!("cannot open the session store {}", database.display()))?;
     let sessions = Sessions::new(store, runtime.clone(), paths.plugins_dir());
     let instances = Arc::new(Instances::new(runtime, paths, environment.clone()));
+    // Installs, removals, trust and grant changes reach the running server without a restart.
+    if let Err(e) = instances.watch_plugins() {
+        tracing::warn!("plugins will not reload while the server runs: {e}");
+    }
     // The cwd's instance is made before listening: a broken configuration stops the start-up
     // instead of surfacing on the first request.
     let instance = instances.get(&project).await?;
     tracing::info!(
-        tools = instance.tools.ids().count(),
-        plugins = instance.tools.plugins().len(),
+        tools = instance.tools.current().ids().count(),
+        plugins = instance.tools.current().plugins().len(),
         "plugins loaded"
     );
 

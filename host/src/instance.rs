@@ -17,13 +17,13 @@ use crate::config::Config;
 use crate::environment::Environment;
 use crate::paths::Paths;
 use crate::permission::Ruleset;
-use crate::plugins::{self, ToolRegistry};
+use crate::plugins::{self, LiveTools};
 use crate::project::ProjectRoot;
 use crate::project::index::SearchIndex;
 use crate::project::tree::TreeCache;
-use crate::project::watch::ProjectWatcher;
+use crate::project::watch::{Change, ProjectWatcher};
 use crate::protocol::Event;
-use crate::protocol::event::{Empty, InstanceDisposed};
+use crate::protocol::event::{Empty, InstanceDisposed, PluginsUpdated};
 use crate::provider::{AuthStore, ProviderEnv, ProviderSet};
 use crate::runtime::Runtime;
 use crate::sandbox::{Sandbox, SandboxMode, Support};
@@ -36,7 +36,8 @@ pub struct Instance {
     pub config: Config,
     /// The built-in agents adjusted by the configuration, and its own, sorted by name.
     pub agents: Vec<Agent>,
-    pub tools: Arc<ToolRegistry>,
+    /// The tools now: replaced whole when the plugins change while the server runs.
+    pub tools: LiveTools,
     /// Rules for calls nobody can be asked about: defaults, then the configuration's.
     pub permissions: Arc<Ruleset>,
     /// Requests for a client driven through `/tui/*`.
@@ -106,11 +107,19 @@ pub struct Instances {
     /// Where providers find their keys: the environment at start-up.
     provider_env: Arc<ProviderEnv>,
     live: Mutex<HashMap<PathBuf, Arc<Instance>>>,
+    /// Where a change of a plugin source is reported, once [`Instances::watch_plugins`] runs:
+    /// `None` for the server-wide sources, a directory for a project's own.
+    reloads: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Option<PathBuf>>>,
+    /// The watch of the server-wide plugin sources.
+    source_watch: std::sync::Mutex<Option<plugins::watch::SourceWatch>>,
     /// Directories as requests spelled them, for live instances: found here, a request's
     /// directory costs one `stat` instead of a canonicalisation (a `readlink` per component)
     /// and the creation lock.
     spellings: std::sync::RwLock<HashMap<PathBuf, Arc<Instance>>>,
 }
+
+/// How long plugin-source changes must be quiet before the plugins are reloaded.
+const RELOAD_SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Remembered spellings at most; past that the memory starts over (clients choose spellings).
 const MAX_SPELLINGS: usize = 256;
@@ -151,6 +160,78 @@ impl Instances {
             auth,
             live: Mutex::new(HashMap::new()),
             spellings: std::sync::RwLock::default(),
+            reloads: std::sync::OnceLock::new(),
+            source_watch: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Reloads the plugins of the live instances whenever their sources change (an install or
+    /// removal, the trust list, a configuration's `wasmcode` section, a project's plugin
+    /// directory): each instance's tools are swapped whole, within about a second, and its
+    /// clients are told with `wasmcode.plugins.updated`. Changes close together are taken as one.
+    pub fn watch_plugins(self: &Arc<Self>) -> Result<(), String> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<PathBuf>>();
+        let server_wide = tx.clone();
+        let watch = plugins::watch::watch_sources(&self.paths, move || {
+            let _ = server_wide.send(None);
+        })
+        .map_err(|e| format!("cannot watch the plugin sources: {e}"))?;
+        *self.source_watch.lock().unwrap_or_else(PoisonError::into_inner) = Some(watch);
+        let _ = self.reloads.set(tx);
+        let instances = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut changed = vec![first];
+                // Let a burst of changes (a plugin's files, an editor's save) settle.
+                while let Ok(Some(next)) = tokio::time::timeout(RELOAD_SETTLE, rx.recv()).await {
+                    changed.push(next);
+                }
+                let Some(instances) = instances.upgrade() else {
+                    break;
+                };
+                for instance in instances.live().await {
+                    let concerned = changed
+                        .iter()
+                        .any(|dir| dir.as_ref().is_none_or(|dir| *dir == instance.directory));
+                    if concerned {
+                        instances.reload_plugins(&instance).await;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Loads `instance`'s plugins afresh from its sources and puts them in place if they differ.
+    async fn reload_plugins(&self, instance: &Instance) {
+        let directory = instance.directory.display().to_string();
+        let config = match Config::load(
+            &self.paths.config,
+            &instance.directory,
+            self.environment.inline_config.as_deref(),
+        ) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::warn!(%directory, "plugins not reloaded: the configuration does not load: {e}");
+                return;
+            }
+        };
+        let (tools, warnings) = plugins::load_all(
+            &self.runtime,
+            &self.paths,
+            &config.wasmcode,
+            Some(&instance.directory),
+        )
+        .await;
+        for warning in &warnings {
+            tracing::warn!(plugin = %warning.plugin, %directory, "{}", warning.message);
+        }
+        let ids: Vec<String> = tools.ids().map(String::from).collect();
+        if instance.tools.replace(tools) {
+            tracing::info!(%directory, tools = ids.len(), "plugins reloaded");
+            instance
+                .bus
+                .publish(Event::PluginsUpdated(PluginsUpdated { tools: ids }));
         }
     }
 
@@ -278,13 +359,26 @@ impl Instances {
             .unwrap_or_default();
         let root = Arc::new(root);
         let watcher = Arc::new(ProjectWatcher::start(root.path()));
+        if let Some(reloads) = self.reloads.get() {
+            let (reloads, directory) = (reloads.clone(), directory.clone());
+            watcher.listen(move |change| {
+                let concerned = match change {
+                    Change::Path { rel, .. } => plugins::watch::is_project_source(rel),
+                    Change::Rescan => true,
+                    Change::Broken => false,
+                };
+                if concerned {
+                    let _ = reloads.send(Some(directory.clone()));
+                }
+            });
+        }
         let tree = TreeCache::new(root.clone(), watcher.clone());
         let index = SearchIndex::new(root.clone(), watcher);
         Ok(Instance {
             directory,
             config,
             agents,
-            tools: Arc::new(tools),
+            tools: LiveTools::new(tools),
             permissions: Arc::new(permissions),
             tui: TuiQueue::default(),
             tree,

@@ -35,7 +35,7 @@ pub struct ToolListQuery {
 #[utoipa::path(get, path = "/experimental/tool/ids", operation_id = "tool.ids", tag = "tool",
     responses((status = 200, description = "Tool IDs", body = Vec<String>)))]
 pub async fn ids(Scoped(instance): Scoped) -> Json<Vec<String>> {
-    Json(instance.tools.ids().map(String::from).collect())
+    Json(instance.tools.current().ids().map(String::from).collect())
 }
 
 /// List tools with their JSON Schemas for a provider and model.
@@ -57,6 +57,7 @@ pub(super) fn all_tools(instance: &Instance) -> Json<Vec<ToolListItem>> {
     Json(
         instance
             .tools
+            .current()
             .tools()
             .map(|(spec, _)| ToolListItem {
                 id: spec.id.clone(),

@@ -87,7 +87,7 @@ pub async fn execute_tool(
         ));
     }
     let (tool, args) = resolve_alias(&id, args);
-    if instance.tools.plugin_for(&tool).is_none() {
+    if instance.tools.current().plugin_for(&tool).is_none() {
         return Err(ApiError::not_found(format!("Tool not found: {id}")));
     }
     let call = ToolCall {
@@ -105,6 +105,7 @@ pub async fn execute_tool(
     });
     let output = instance
         .tools
+        .current()
         .call(state.instances.runtime(), call, answerer)
         .await?;
     Ok(Json(ToolExecution {

@@ -4,7 +4,11 @@
 
 pub mod first_party;
 pub mod installed;
+mod live;
 pub mod trust;
+pub mod watch;
+
+pub use live::LiveTools;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

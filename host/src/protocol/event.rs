@@ -158,6 +158,9 @@ events! {
     TuiCommandExecute = "tui.command.execute" (TuiCommandExecute),
     TuiToastShow = "tui.toast.show" (TuiToastShow),
     TuiSessionSelect = "tui.session.select" (TuiSessionSelect),
+    /// The instance's plugins changed while the server ran (an install, a removal, a trust, a
+    /// grant): the tools listed are the ones calls see from now on (wasmcode's own).
+    PluginsUpdated = "wasmcode.plugins.updated" (PluginsUpdated),
 }
 
 /// No properties: `{}`.
@@ -302,6 +305,12 @@ pub struct CommandExecuted {
     pub arguments: String,
     #[serde(rename = "messageID")]
     pub message_id: MessageId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PluginsUpdated {
+    /// Every tool id, in listing order.
+    pub tools: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

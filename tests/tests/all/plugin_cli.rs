@@ -337,3 +337,94 @@ fn a_provider_block_naming_no_installed_provider_is_refused_when_the_configurati
         assert!(message.contains(expected), "{message}");
     }
 }
+
+/// The server's tool ids now.
+async fn tool_ids(server: &crate::harness::Server) -> Vec<String> {
+    let (_, ids) = server.get("/experimental/tool/ids").await;
+    serde_json::from_value(ids).expect("a list of ids")
+}
+
+/// Waits (up to 10 s, a bound for loaded machines; it takes well under a second) until the
+/// server's tools include `tool` or not.
+async fn until_tool(server: &crate::harness::Server, tool: &str, present: bool) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while tool_ids(server).await.iter().any(|id| id == tool) != present {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "`{tool}` never {}",
+            if present { "appeared" } else { "went away" }
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test]
+async fn plugins_installed_and_removed_while_the_server_runs_are_seen_without_a_restart() {
+    let env = TestEnv::new();
+    env.write(
+        "opencode.json",
+        &json!({"wasmcode": {"plugins": {"probe": {"grants": {"process": true}}}}}).to_string(),
+    );
+    let server = env.serve();
+    let mut events = crate::harness::SseStream::open(&server, "/event", None).await;
+    assert!(!tool_ids(&server).await.contains(&"process".to_string()));
+
+    let install = env.run(&["plugin", "install", guests::FIXTURE_PROBE, "--name", "probe"]);
+    assert!(install.status.success(), "{}", stderr(&install));
+    let took = until_tool(&server, "process", true).await;
+    eprintln!("the installed plugin was served after {took:?}");
+    let updated = events
+        .until(|e| e["type"] == "wasmcode.plugins.updated")
+        .await
+        .pop()
+        .expect("the event");
+    let tools = updated["properties"]["tools"].as_array().expect("tools");
+    assert!(
+        tools.contains(&json!("process")) && tools.contains(&json!("bash")),
+        "{updated}"
+    );
+
+    // A call in flight when its plugin is removed finishes on the component it started with.
+    let in_flight = {
+        let http = server.http.clone();
+        let url = server.url("/v1/tools/process/execute");
+        tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .json(&json!({"command": "sleep 1; echo finished"}))
+                .send()
+                .await
+                .expect("sent");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let removed = env.run(&["plugin", "remove", "probe"]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    until_tool(&server, "process", false).await;
+    let (status, body) = in_flight.await.expect("the call returns");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["content"].as_str().is_some_and(|c| c.contains("finished")),
+        "{body}"
+    );
+    let (status, _) = server
+        .post("/v1/tools/process/execute", json!({"command": "true"}))
+        .await;
+    assert_eq!(status, 404);
+
+    // A grant taken away in the configuration reaches the server too.
+    let install = env.run(&["plugin", "install", guests::FIXTURE_PROBE, "--name", "probe"]);
+    assert!(install.status.success(), "{}", stderr(&install));
+    until_tool(&server, "process", true).await;
+    env.write(
+        "opencode.json",
+        &json!({"wasmcode": {"plugins": {"probe": {"enabled": false}}}}).to_string(),
+    );
+    until_tool(&server, "process", false).await;
+}

@@ -235,6 +235,7 @@ fn offered_tools(
     };
     instance
         .tools
+        .current()
         .tools()
         .filter(|(spec, _)| enabled(&spec.id))
         .map(|(spec, _)| ToolDefinition {

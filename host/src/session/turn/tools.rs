@@ -106,10 +106,12 @@ impl Step<'_> {
             project_root: self.instance.directory.clone(),
             sandbox: self.instance.sandbox.clone(),
         };
+        // The tools of this moment: a reload while the call runs leaves it on its plugin.
+        let tools = self.instance.tools.current();
         let result = tokio::select! {
             biased;
             _ = self.cancel.cancelled() => return Ok(ToolEnd::Aborted),
-            result = self.instance.tools.call(self.engine.runtime(), call, handler.clone()) => result,
+            result = tools.call(self.engine.runtime(), call, handler.clone()) => result,
         };
         // Progress updates may have changed the part (title, metadata) while it ran.
         assembly.parts[index] = handler

@@ -1,0 +1,87 @@
+//! Where the plugin set comes from, watched: the installed plugins and the trust list (the data
+//! dir), and the global configuration (its grants, limits and `enabled`). A change there calls
+//! back, so the server can reload its plugins without a restart. A project's own sources (its
+//! `opencode.json`, its `.wasmcode/plugins/`) are told apart by [`is_project_source`], for the
+//! project's file watcher to report.
+
+use std::path::{Component, Path};
+
+use notify::{RecursiveMode, Watcher};
+
+use crate::paths::Paths;
+
+/// A running watch of the server-wide plugin sources; dropping it stops it.
+pub struct SourceWatch {
+    _watcher: notify::RecommendedWatcher,
+}
+
+/// Watches the data dir (the trust list, the plugins directory and everything in it) and the
+/// global configuration directory, creating them if missing; `changed` runs on the watcher's
+/// thread at every change and must be quick.
+pub fn watch_sources(paths: &Paths, changed: impl Fn() + Send + 'static) -> notify::Result<SourceWatch> {
+    let plugins = paths.plugins_dir();
+    let trust = paths.trust_file();
+    let config = paths.config.clone();
+    for dir in [&plugins, &config] {
+        std::fs::create_dir_all(dir).map_err(notify::Error::io)?;
+    }
+    let relevant = {
+        let (plugins, trust, config) = (plugins.clone(), trust.clone(), config.clone());
+        move |path: &Path| {
+            path.starts_with(&plugins)
+                || path == trust
+                || (path.parent() == Some(config.as_path()) && is_config_file(path))
+        }
+    };
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+        Ok(event) if event.kind.is_access() => {}
+        Ok(event) if event.paths.iter().any(|p| relevant(p)) => changed(),
+        Ok(_) => {}
+        // Lost events: anything may have changed.
+        Err(_) => changed(),
+    })?;
+    watcher.watch(&plugins, RecursiveMode::Recursive)?;
+    if let Some(data) = trust.parent() {
+        watcher.watch(data, RecursiveMode::NonRecursive)?;
+    }
+    watcher.watch(&config, RecursiveMode::NonRecursive)?;
+    Ok(SourceWatch { _watcher: watcher })
+}
+
+fn is_config_file(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name == "opencode.json" || name == "opencode.jsonc")
+}
+
+/// Whether `rel`, a path relative to a project's directory, is one of the project's plugin
+/// sources: its configuration, or a file in its plugin directory.
+pub fn is_project_source(rel: &Path) -> bool {
+    let mut components = rel.components();
+    match (components.next(), components.next(), components.next()) {
+        (Some(Component::Normal(name)), None, None) => is_config_file(Path::new(name)),
+        (Some(Component::Normal(dot)), Some(Component::Normal(plugins)), _) => {
+            dot == ".wasmcode" && plugins == "plugins"
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_sources_are_its_configuration_and_its_plugins() {
+        for (rel, expected) in [
+            ("opencode.json", true),
+            ("opencode.jsonc", true),
+            (".wasmcode/plugins/a.wasm", true),
+            (".wasmcode/plugins", true),
+            ("src/opencode.json", false),
+            (".wasmcode/other", false),
+            ("README.md", false),
+        ] {
+            assert_eq!(is_project_source(Path::new(rel)), expected, "{rel}");
+        }
+    }
+}
