@@ -146,6 +146,12 @@ async fn every_event_the_server_sends_is_in_the_documented_union() {
     assert_eq!(status, 200, "{body}");
     collect(&mut events, &mut seen, |e| e["type"] == "tui.session.select").await;
 
+    // A plugin switched off in the configuration while the server runs.
+    let mut reconfigured = config.clone();
+    reconfigured["wasmcode"]["plugins"] = json!({"list": {"enabled": false}});
+    env.write("opencode.json", &reconfigured.to_string());
+    collect(&mut events, &mut seen, |e| e["type"] == "wasmcode.plugins.updated").await;
+
     // The session goes, then the instance, then every instance.
     let (status, _) = server.delete(&format!("/session/{id}")).await;
     assert_eq!(status, 200);
