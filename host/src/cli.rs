@@ -153,20 +153,12 @@ async fn serve(paths: Paths, environment: Arc<Environment>, args: ServeArgs) -> 
         .with_context(|| format!("cannot open the session store {}", database.display()))?;
     let sessions = Sessions::new(store, runtime.clone(), paths.plugins_dir());
     let instances = Arc::new(Instances::new(runtime, paths, environment.clone()));
-    // Installs, removals, trust and grant changes reach the running server without a restart.
-    if let Err(e) = instances.watch_plugins() {
-        tracing::warn!("plugins will not reload while the server runs: {e}");
-    }
-    // The cwd's instance is made before listening: a broken configuration stops the start-up
-    // instead of surfacing on the first request.
-    let instance = instances.get(&project).await?;
-    tracing::info!(
-        tools = instance.tools.current().ids().count(),
-        plugins = instance.tools.current().plugins().len(),
-        "plugins loaded"
-    );
+    // The cwd's configuration is checked before listening, and the address and credentials
+    // after it: a broken configuration or an unsafe bind stops the start-up at once, before any
+    // plugin is compiled.
+    let config = instances.check(&project)?;
 
-    let settings: ServerSettings = match instance.config.raw.get("server") {
+    let settings: ServerSettings = match config.raw.get("server") {
         Some(section) => {
             serde_json::from_value(section.clone()).context("invalid `server` section in opencode.json")?
         }
@@ -200,6 +192,28 @@ async fn serve(paths: Paths, environment: Arc<Environment>, args: ServeArgs) -> 
     let sse = SseOptions {
         heartbeat: std::time::Duration::from_millis(heartbeat),
     };
+    // Installs, removals, trust and grant changes reach the running server without a restart.
+    if let Err(e) = instances.watch_plugins() {
+        tracing::warn!("plugins will not reload while the server runs: {e}");
+    }
+    // The cwd's instance (its plugins compiled, on a first run) is made while the server already
+    // answers: `/global/health` does not wait for it, requests for the project do.
+    {
+        let (instances, project) = (instances.clone(), project.clone());
+        tokio::spawn(async move {
+            match instances.get(&project).await {
+                Ok(instance) => {
+                    let tools = instance.tools.current();
+                    tracing::info!(
+                        tools = tools.ids().count(),
+                        plugins = tools.plugins().len(),
+                        "plugins loaded"
+                    );
+                }
+                Err(e) => tracing::error!(directory = %project.display(), "{e}"),
+            }
+        });
+    }
     let state = AppState {
         instances,
         sessions,

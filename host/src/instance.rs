@@ -118,6 +118,14 @@ pub struct Instances {
     spellings: std::sync::RwLock<HashMap<PathBuf, Arc<Instance>>>,
 }
 
+/// An instance's configuration and what is derived from it alone.
+struct Settled {
+    config: Config,
+    permissions: Ruleset,
+    providers: ProviderSet,
+    agents: Vec<Agent>,
+}
+
 /// How long plugin-source changes must be quiet before the plugins are reloaded.
 const RELOAD_SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -294,10 +302,19 @@ impl Instances {
         (DirIdentity::of(requested) == Some(instance.identity)).then_some(instance)
     }
 
-    async fn create(&self, directory: PathBuf) -> Result<Instance, InstanceError> {
+    /// Checks the configuration `directory`'s instance would have (its files, permissions,
+    /// providers and the plugins they name, agents) without loading any plugin: what a start-up
+    /// must refuse before it listens.
+    pub fn check(&self, directory: &Path) -> Result<Config, InstanceError> {
+        let directory = canonical_directory(directory)?;
+        self.settle(&directory).map(|settled| settled.config)
+    }
+
+    /// The configuration of `directory` and what is derived from it alone.
+    fn settle(&self, directory: &Path) -> Result<Settled, InstanceError> {
         let config = Config::load(
             &self.paths.config,
-            &directory,
+            directory,
             self.environment.inline_config.as_deref(),
         )
         .map_err(|e| InstanceError::Config(e.to_string()))?;
@@ -312,6 +329,23 @@ impl Instances {
                 return Err(InstanceError::Config(format!("provider `{provider}`: {problem}")));
             }
         }
+        let agents =
+            crate::agent::agents(&config.raw, &Ruleset::defaults()).map_err(InstanceError::Config)?;
+        Ok(Settled {
+            config,
+            permissions,
+            providers,
+            agents,
+        })
+    }
+
+    async fn create(&self, directory: PathBuf) -> Result<Instance, InstanceError> {
+        let Settled {
+            config,
+            permissions,
+            providers,
+            agents,
+        } = self.settle(&directory)?;
         // Two git processes: asked at once, while the plugins load.
         let git = {
             let directory = directory.clone();
@@ -344,8 +378,6 @@ impl Instances {
         )
         .map_err(|e| InstanceError::Sandbox(e.to_string()))?;
         report_sandbox(&directory, &sandbox);
-        let agents =
-            crate::agent::agents(&config.raw, &Ruleset::defaults()).map_err(InstanceError::Config)?;
         let project_id = project.clone().unwrap_or_else(|| "global".into());
         let bus = Bus::forwarding(
             self.bus_options,

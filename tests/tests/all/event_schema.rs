@@ -150,7 +150,10 @@ async fn every_event_the_server_sends_is_in_the_documented_union() {
     let mut reconfigured = config.clone();
     reconfigured["wasmcode"]["plugins"] = json!({"list": {"enabled": false}});
     env.write("opencode.json", &reconfigured.to_string());
-    collect(&mut events, &mut seen, |e| e["type"] == "wasmcode.plugins.updated").await;
+    collect(&mut events, &mut seen, |e| {
+        e["type"] == "wasmcode.plugins.updated"
+    })
+    .await;
 
     // The session goes, then the instance, then every instance.
     let (status, _) = server.delete(&format!("/session/{id}")).await;
