@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
 
+use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::agent::Agent;
@@ -17,7 +18,8 @@ use crate::config::Config;
 use crate::environment::Environment;
 use crate::paths::Paths;
 use crate::permission::Ruleset;
-use crate::plugins::{self, LiveTools};
+use crate::plugins::formatters::{Formatted, FormatterSet};
+use crate::plugins::{self, Current, LiveTools};
 use crate::project::ProjectRoot;
 use crate::project::index::SearchIndex;
 use crate::project::tree::TreeCache;
@@ -25,7 +27,7 @@ use crate::project::watch::{Change, ProjectWatcher};
 use crate::protocol::Event;
 use crate::protocol::event::{Empty, InstanceDisposed, PluginsUpdated};
 use crate::provider::{AuthStore, ProviderEnv, ProviderSet};
-use crate::runtime::Runtime;
+use crate::runtime::{CHANGED_FILES, Runtime};
 use crate::sandbox::{Sandbox, SandboxMode, Support};
 use crate::tui::TuiQueue;
 
@@ -38,6 +40,8 @@ pub struct Instance {
     pub agents: Vec<Agent>,
     /// The tools now: replaced whole when the plugins change while the server runs.
     pub tools: LiveTools,
+    /// The formatters now, replaced with the tools.
+    pub formatters: Current<FormatterSet>,
     /// Rules for calls nobody can be asked about: defaults, then the configuration's.
     pub permissions: Arc<Ruleset>,
     /// Requests for a client driven through `/tui/*`.
@@ -67,6 +71,41 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// Formats each file listed in `metadata`'s changed files with its formatter, and records what
+    /// came of it there (`format`: file, formatter, `changed`/`unchanged`/`failed`, and why). A
+    /// formatter that fails leaves the file as the tool wrote it; the call still succeeds.
+    pub async fn format_changed_files(&self, runtime: &Runtime, metadata: &mut Value) {
+        let files: Vec<String> = match metadata.get(CHANGED_FILES) {
+            Some(Value::Array(files)) => files
+                .iter()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect(),
+            Some(Value::String(file)) => vec![file.clone()],
+            _ => return,
+        };
+        let formatters = self.formatters.get();
+        let mut report = Vec::new();
+        for file in files {
+            let Some(outcome) = formatters.format_file(runtime, &self.root, &file).await else {
+                continue;
+            };
+            report.push(match outcome {
+                Formatted::Changed { formatter } => {
+                    json!({"file": file, "formatter": formatter, "result": "changed"})
+                }
+                Formatted::Unchanged { formatter } => {
+                    json!({"file": file, "formatter": formatter, "result": "unchanged"})
+                }
+                Formatted::Failed { formatter, reason } => {
+                    json!({"file": file, "formatter": formatter, "result": "failed", "reason": reason})
+                }
+            });
+        }
+        if let (false, Some(map)) = (report.is_empty(), metadata.as_object_mut()) {
+            map.insert("format".into(), Value::Array(report));
+        }
+    }
+
     /// The agent named `name`.
     pub fn agent(&self, name: &str) -> Option<&Agent> {
         self.agents.iter().find(|agent| agent.name == name)
@@ -224,13 +263,17 @@ impl Instances {
                 return;
             }
         };
-        let (tools, warnings) = plugins::load_all(
+        let (tools, mut warnings) = plugins::load_all(
             &self.runtime,
             &self.paths,
             &config.wasmcode,
             Some(&instance.directory),
         )
         .await;
+        let (formatters, formatter_warnings) =
+            plugins::formatters::load(&self.runtime, &self.paths, &config.wasmcode, &config.raw).await;
+        warnings.extend(formatter_warnings);
+        instance.formatters.set(formatters);
         for warning in &warnings {
             tracing::warn!(plugin = %warning.plugin, %directory, "{}", warning.message);
         }
@@ -357,8 +400,11 @@ impl Instances {
                 })
             })
         };
-        let (tools, warnings) =
+        let (tools, mut warnings) =
             plugins::load_all(&self.runtime, &self.paths, &config.wasmcode, Some(&directory)).await;
+        let (formatters, formatter_warnings) =
+            plugins::formatters::load(&self.runtime, &self.paths, &config.wasmcode, &config.raw).await;
+        warnings.extend(formatter_warnings);
         for warning in &warnings {
             tracing::warn!(plugin = %warning.plugin, directory = %directory.display(), "{}", warning.message);
         }
@@ -411,6 +457,7 @@ impl Instances {
             config,
             agents,
             tools: LiveTools::new(tools),
+            formatters: Current::new(formatters),
             permissions: Arc::new(permissions),
             tui: TuiQueue::default(),
             tree,

@@ -114,11 +114,23 @@ pub async fn lsp(Scoped(_instance): Scoped) -> Json<Vec<LspStatus>> {
     Json(Vec::new())
 }
 
-/// Get formatter status. Formatter plugins are not loaded yet, so this is empty.
+/// Get formatter status: the installed formatter components, with the extensions each formats
+/// (as OpenCode writes them, with the dot) and whether the configuration lets it run.
 #[utoipa::path(get, path = "/formatter", operation_id = "formatter.status", tag = "app",
     responses((status = 200, description = "Formatter status", body = Vec<FormatterStatus>)))]
-pub async fn formatter(Scoped(_instance): Scoped) -> Json<Vec<FormatterStatus>> {
-    Json(Vec::new())
+pub async fn formatter(Scoped(instance): Scoped) -> Json<Vec<FormatterStatus>> {
+    let formatters = instance.formatters.get();
+    Json(
+        formatters
+            .all()
+            .iter()
+            .map(|f| FormatterStatus {
+                name: f.plugin.name.to_string(),
+                extensions: f.extensions.iter().map(|e| format!(".{e}")).collect(),
+                enabled: f.enabled,
+            })
+            .collect(),
+    )
 }
 
 /// Get MCP server status. wasmcode runs no MCP servers, so this is empty.

@@ -103,11 +103,14 @@ pub async fn execute_tool(
     let answerer = std::sync::Arc::new(PolicyAnswerer {
         rules: (*instance.permissions).clone(),
     });
-    let output = instance
+    let mut output = instance
         .tools
         .current()
         .call(state.instances.runtime(), call, answerer)
         .await?;
+    instance
+        .format_changed_files(state.instances.runtime(), &mut output.metadata)
+        .await;
     Ok(Json(ToolExecution {
         tool,
         title: output.title,

@@ -62,3 +62,25 @@ fn fingerprint(registry: &ToolRegistry) -> Fingerprint {
             .collect(),
     )
 }
+
+/// A value replaced whole when the plugins change (the formatters): readers take the one of the
+/// moment and keep it.
+pub struct Current<T> {
+    value: RwLock<Arc<T>>,
+}
+
+impl<T> Current<T> {
+    pub fn new(value: T) -> Self {
+        Self {
+            value: RwLock::new(Arc::new(value)),
+        }
+    }
+
+    pub fn get(&self) -> Arc<T> {
+        self.value.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn set(&self, value: T) {
+        *self.value.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(value);
+    }
+}

@@ -3,12 +3,13 @@
 //! whole: a broken plugin is skipped and reported.
 
 pub mod first_party;
+pub mod formatters;
 pub mod installed;
 mod live;
 pub mod trust;
 pub mod watch;
 
-pub use live::LiveTools;
+pub use live::{Current, LiveTools};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -33,6 +33,10 @@ pub struct ToolCall {
     pub sandbox: Arc<Sandbox>,
 }
 
+/// The metadata key in which a tool lists the files it changed (absolute or project-relative
+/// paths). The host formats them, records them, and takes the key out of the metadata it stores.
+pub const CHANGED_FILES: &str = "changedFiles";
+
 /// A successful call's result, as OpenCode's tools return it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolOutput {

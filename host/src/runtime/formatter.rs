@@ -9,8 +9,9 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use super::bindings::formatter::FormatterPluginPre;
+use super::bindings::formatter::exports::wasmcode::plugin::formatter::FormatError as WitFormatError;
 use super::error::LoadError;
-use super::fault::guest_trap_reason;
+use super::fault::{GuestFault, classify, guest_trap_reason};
 use super::grants::{FsAccess, Grants};
 use super::limits::Limits;
 use super::meter::Metering;
@@ -29,10 +30,6 @@ pub struct FormatterPlugin {
     pub imports: Vec<String>,
     /// The file extensions it handles, without the dot.
     pub extensions: Vec<String>,
-    #[expect(
-        dead_code,
-        reason = "formatting calls land with the formatter service (issue 12, item 2)"
-    )]
     pre: FormatterPluginPre<StoreState>,
 }
 
@@ -114,4 +111,68 @@ pub(super) async fn load(
         extensions,
         pre,
     })
+}
+
+/// Why a formatter left a file as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// The formatter declined: not its language, content it cannot parse, or its own failure.
+    #[error("{0}")]
+    Declined(String),
+    /// The formatter crashed, or ran out of time or memory.
+    #[error("{0}")]
+    Fault(String),
+}
+
+/// Formats `content`, the file at project-relative `path`, in a fresh instance of `plugin`.
+pub(super) async fn format(
+    stores: &Stores,
+    plugin: &FormatterPlugin,
+    path: &str,
+    content: &str,
+) -> Result<String, FormatError> {
+    let grants = Grants {
+        filesystem: FsAccess::None,
+        ..Grants::default()
+    };
+    let mut store = stores
+        .new_store(StoreSpec {
+            plugin: &plugin.name,
+            grants: &grants,
+            limits: plugin.limits,
+            metering: Metering::WallClock,
+            project_root: None,
+            sandbox: None,
+            caller: None,
+        })
+        .map_err(|e| FormatError::Fault(e.0))?;
+    let fault = |store: &wasmtime::Store<StoreState>, error: &wasmtime::Error| {
+        let limits = plugin.limits;
+        FormatError::Fault(match classify(error, store.data()) {
+            GuestFault::Timeout => format!("timed out after {} ms", limits.timeout_ms),
+            GuestFault::OutOfMemory { requested } => format!(
+                "ran out of memory (asked for {requested} bytes, limit {})",
+                limits.memory_bytes
+            ),
+            GuestFault::Busy => "too many plugin calls at once".to_string(),
+            GuestFault::Trap(reason) => reason,
+        })
+    };
+    let instance = match plugin.pre.instantiate_async(&mut store).await {
+        Ok(instance) => instance,
+        Err(e) => return Err(fault(&store, &e)),
+    };
+    match instance
+        .wasmcode_plugin_formatter()
+        .call_format(&mut store, path, content)
+        .await
+    {
+        Ok(Ok(formatted)) => Ok(formatted),
+        Ok(Err(declined)) => Err(FormatError::Declined(match declined {
+            WitFormatError::Unsupported(m) => format!("not a language it formats: {m}"),
+            WitFormatError::Syntax(m) => format!("syntax error: {m}"),
+            WitFormatError::Failed(m) => m,
+        })),
+        Err(e) => Err(fault(&store, &e)),
+    }
 }

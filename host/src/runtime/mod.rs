@@ -44,13 +44,13 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::{CacheOutcome, ContentHash, sha256};
-pub use call::{ToolCall, ToolOutput};
+pub use call::{CHANGED_FILES, ToolCall, ToolOutput};
 pub use capability::host_api::{
     BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal, RefuseAll,
 };
 pub use capability::process::{CommandOutput, run_user_command};
 pub use error::{CallError, LoadError, ProviderCallError, ToolFailure};
-pub use formatter::{FORMATTER_EXPORT, FormatterPlugin};
+pub use formatter::{FORMATTER_EXPORT, FormatError, FormatterPlugin};
 pub use grants::{FsAccess, Grants};
 pub use limits::Limits;
 pub use plugin::{TOOL_EXPORT, ToolPlugin, ToolSpec, interface_names};
@@ -226,6 +226,17 @@ impl Runtime {
             limits,
         )
         .await
+    }
+
+    /// Formats `content`, the file at project-relative `path`, with `plugin`, in a fresh instance
+    /// that may reach nothing.
+    pub async fn format(
+        &self,
+        plugin: &FormatterPlugin,
+        path: &str,
+        content: &str,
+    ) -> Result<String, FormatError> {
+        formatter::format(&self.stores, plugin, path, content).await
     }
 
     /// Loads a tool plugin. With `validate`, the component is always trial-instantiated and its

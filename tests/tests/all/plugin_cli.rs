@@ -428,3 +428,117 @@ async fn plugins_installed_and_removed_while_the_server_runs_are_seen_without_a_
     );
     until_tool(&server, "process", false).await;
 }
+
+#[tokio::test]
+async fn files_the_agent_writes_are_formatted_by_the_installed_formatter_of_their_extension() {
+    let env = TestEnv::new();
+    let install = env.run(&["plugin", "install", guests::FIXTURE_WRONG_WORLD, "--name", "trim"]);
+    assert!(install.status.success(), "{}", stderr(&install));
+    let llm = FakeLlm::start().await;
+    llm.push(Reply::tool_call(
+        "call_1",
+        "write",
+        json!({"filePath": "notes.txt", "content": "first  \nsecond\t\n"}),
+    ));
+    llm.push(Reply::text(["Written."]));
+    let config = provider_config(&llm.url(), "openai");
+    env.write("opencode.json", &config.to_string());
+    let server = env.serve();
+    let (_, formatters) = server.get("/formatter").await;
+    assert_eq!(
+        formatters,
+        json!([{"name": "trim", "extensions": [".txt", ".md"], "enabled": true}])
+    );
+
+    // Through the agent's own `write` in a turn.
+    let (_, session) = server.post("/session", json!({})).await;
+    let id = session["id"].as_str().expect("a session id");
+    let (status, answer) = server
+        .post(
+            &format!("/session/{id}/message"),
+            json!({"parts": [{"type": "text", "text": "Write the notes."}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("notes.txt")).expect("written"),
+        "first\nsecond\n"
+    );
+    let (_, messages) = server.get(&format!("/session/{id}/message")).await;
+    let tool = messages[1]["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .find(|p| p["type"] == "tool")
+        .expect("the write call");
+    assert_eq!(tool["state"]["status"], "completed", "{tool}");
+    assert_eq!(
+        tool["state"]["metadata"]["format"][0]["result"], "changed",
+        "{tool}"
+    );
+
+    // A file of another extension is left alone; a formatter that fails leaves the file as
+    // written, and the call succeeds and says why.
+    let write = |path: &str, content: &str| json!({"filePath": path, "content": content});
+    for (path, content, result, reason) in [
+        ("main.rs", "fn main() {}  \n", None, None),
+        (
+            "broken.txt",
+            "not valid  \n",
+            Some("failed"),
+            Some("syntax error: line 1: not valid"),
+        ),
+        (
+            "trap.md",
+            "panic, formatter  \n",
+            Some("failed"),
+            Some("the fixture formatter was told to panic"),
+        ),
+    ] {
+        let (status, body) = server.post("/v1/tools/write/execute", write(path, content)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            std::fs::read_to_string(env.project.join(path)).expect("written"),
+            content
+        );
+        let format = &body["metadata"]["format"][0];
+        assert_eq!(format["result"].as_str(), result, "{body}");
+        if let Some(reason) = reason {
+            assert!(
+                format["reason"].as_str().is_some_and(|r| r.contains(reason)),
+                "{body}"
+            );
+        }
+    }
+    // The formatter still works after its crash.
+    let (status, body) = server
+        .post("/v1/tools/write/execute", write("again.md", "x  \n"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("again.md")).expect("written"),
+        "x\n"
+    );
+
+    // `"formatter": false` turns it off, in the running server.
+    let mut off = config.clone();
+    off["formatter"] = json!(false);
+    env.write("opencode.json", &off.to_string());
+    let start = std::time::Instant::now();
+    while server.get("/formatter").await.1[0]["enabled"] != false {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "never turned off"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, body) = server
+        .post("/v1/tools/write/execute", write("late.txt", "y  \n"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("late.txt")).expect("written"),
+        "y  \n"
+    );
+    assert!(body["metadata"].get("format").is_none(), "{body}");
+}

@@ -19,17 +19,14 @@ use crate::protocol::now_ms;
 use crate::protocol::permission::ToolRef;
 use crate::protocol::session::{Part, PartBody, RunningTime, SpanTime, ToolState};
 use crate::runtime::{
-    BoxFuture, CallError, CallHandler, CallInfo, PermissionAsk, PermissionRefusal, ToolCall, ToolFailure,
+    BoxFuture, CHANGED_FILES, CallError, CallHandler, CallInfo, PermissionAsk, PermissionRefusal, ToolCall,
+    ToolFailure,
 };
 use crate::session::error::SessionError;
 use crate::session::input::Asks;
 use crate::session::journal::{Changes, Journal};
 use crate::session::permission::Broker;
 use crate::session::turns::Turns;
-
-/// The metadata key in which a tool lists the files it changed (absolute or project-relative
-/// paths). The host takes it out of the metadata it stores.
-pub const CHANGED_FILES: &str = "changedFiles";
 
 /// How a tool call ended for the loop.
 pub enum ToolEnd {
@@ -119,6 +116,16 @@ impl Step<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
+        // Files the call changed are formatted as part of it, as OpenCode's tools do.
+        let result = match result {
+            Ok(mut output) => {
+                self.instance
+                    .format_changed_files(self.engine.runtime(), &mut output.metadata)
+                    .await;
+                Ok(output)
+            }
+            Err(error) => Err(error),
+        };
         let time = SpanTime { start, end: now_ms() };
         let (state, end) = match result {
             Ok(output) => {
