@@ -1,5 +1,5 @@
 //! Builds the first-party plugins in `plugins/` for wasm32-wasip2 and embeds them: the binary
-//! carries its tools and LLM providers, so `wasmcode serve` works with nothing installed. Their SHA-256 is computed
+//! carries its tools, LLM providers and formatters, so `wasmcode serve` works with nothing installed. Their SHA-256 is computed
 //! here so start-up does not hash megabytes of Wasm to find the compile cache entries.
 
 use std::fmt::Write as _;
@@ -15,13 +15,16 @@ fn main() {
         &[&root.join("wit"), &root.join("sdk-guest")],
     );
 
-    // Crates are named `wasmcode-tool-<name>` or `wasmcode-provider-<name>`; each kind gets its own
-    // list, so tool loading never sees a provider.
+    // Crates are named `wasmcode-tool-<name>`, `wasmcode-provider-<name>` or
+    // `wasmcode-formatter-<name>`; each kind gets its own list, so tool loading never sees another.
     let mut tools = String::new();
     let mut providers = String::new();
+    let mut formatters = String::new();
     for artifact in &artifacts {
         let (list, name) = if let Some(name) = artifact.name.strip_prefix("wasmcode_provider_") {
             (&mut providers, name)
+        } else if let Some(name) = artifact.name.strip_prefix("wasmcode_formatter_") {
+            (&mut formatters, name)
         } else {
             (
                 &mut tools,
@@ -45,7 +48,9 @@ fn main() {
         "/// The first-party tool plugins, built from `plugins/`.\n\
          pub static FIRST_PARTY_TOOLS: &[Embedded] = &[\n{tools}];\n\
          /// The first-party provider plugins, built from `plugins/provider-*`.\n\
-         pub static FIRST_PARTY_PROVIDERS: &[Embedded] = &[\n{providers}];\n"
+         pub static FIRST_PARTY_PROVIDERS: &[Embedded] = &[\n{providers}];\n\
+         /// The first-party formatter plugins, built from `plugins/formatter-*`.\n\
+         pub static FIRST_PARTY_FORMATTERS: &[Embedded] = &[\n{formatters}];\n"
     );
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     write_if_changed(&out.join("first_party.rs"), &generated);

@@ -342,11 +342,19 @@ async fn plugin(paths: Paths, environment: &Environment, command: PluginCommand)
                     ids.join(", ")
                 );
             }
-            for embedded in plugins::first_party::FIRST_PARTY_PROVIDERS {
+            let embedded = plugins::first_party::FIRST_PARTY_PROVIDERS
+                .iter()
+                .map(|e| (e, PluginKind::Provider))
+                .chain(
+                    plugins::first_party::FIRST_PARTY_FORMATTERS
+                        .iter()
+                        .map(|e| (e, PluginKind::Formatter)),
+                );
+            for (embedded, kind) in embedded {
                 println!(
                     "{:<24} {:<10} {:<12} {}",
                     embedded.name,
-                    PluginKind::Provider,
+                    kind,
                     "first-party",
                     &hex::encode(embedded.sha256)[..12]
                 );

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::first_party;
 use super::installed::PluginStore;
 use super::{LoadWarning, PluginKind};
 use crate::config::WasmcodeSettings;
@@ -117,12 +118,22 @@ pub async fn load(
     };
     let store = PluginStore::new(paths.plugins_dir());
     let mut set = FormatterSet::default();
-    for installed in store.list().into_iter().flatten() {
-        let name = installed.manifest.name.clone();
-        if installed.manifest.kind != PluginKind::Formatter || !settings.enabled(&name) {
+    // The first-party formatters, then the installed ones: an installed formatter of an extension
+    // a first-party one formats takes over only where that one is disabled.
+    let embedded = first_party::FIRST_PARTY_FORMATTERS
+        .iter()
+        .map(|e| (e.name.to_string(), Ok((e.bytes.to_vec(), e.sha256))));
+    let installed = store
+        .list()
+        .into_iter()
+        .flatten()
+        .filter(|p| p.manifest.kind == PluginKind::Formatter)
+        .map(|p| (p.manifest.name.clone(), store.read_verified(&p)));
+    for (name, read) in embedded.chain(installed).collect::<Vec<_>>() {
+        if !settings.enabled(&name) {
             continue;
         }
-        let loaded = match store.read_verified(&installed) {
+        let loaded = match read {
             Ok((bytes, hash)) => runtime
                 .load_formatter_plugin(&name, &bytes, &hash, settings.limits_for(&name))
                 .await

@@ -366,6 +366,11 @@ pub async fn install(
             manifest.imports = plugin.imports;
         }
         PluginKind::Formatter => {
+            if first_party::FIRST_PARTY_FORMATTERS.iter().any(|f| f.name == name) {
+                return Err(InstallError::Conflict(format!(
+                    "{name}: a first-party formatter has this name; install it under another (--name)"
+                )));
+            }
             let plugin = runtime
                 .load_formatter_plugin(&name, &bytes, &hash, Default::default())
                 .await?;

@@ -445,10 +445,13 @@ async fn files_the_agent_writes_are_formatted_by_the_installed_formatter_of_thei
     env.write("opencode.json", &config.to_string());
     let server = env.serve();
     let (_, formatters) = server.get("/formatter").await;
-    assert_eq!(
-        formatters,
-        json!([{"name": "trim", "extensions": [".txt", ".md"], "enabled": true}])
+    let listed = formatters.as_array().expect("a list");
+    assert!(
+        listed.contains(&json!({"name": "trim", "extensions": [".txt", ".md"], "enabled": true})),
+        "{formatters}"
     );
+    // The first-party formatters come first: `.md` is the `markdown` formatter's, `.txt` trim's.
+    assert!(listed.iter().any(|f| f["name"] == "markdown"), "{formatters}");
 
     // Through the agent's own `write` in a turn.
     let (_, session) = server.post("/session", json!({})).await;
@@ -489,7 +492,7 @@ async fn files_the_agent_writes_are_formatted_by_the_installed_formatter_of_thei
             Some("syntax error: line 1: not valid"),
         ),
         (
-            "trap.md",
+            "trap.txt",
             "panic, formatter  \n",
             Some("failed"),
             Some("the fixture formatter was told to panic"),
@@ -512,11 +515,11 @@ async fn files_the_agent_writes_are_formatted_by_the_installed_formatter_of_thei
     }
     // The formatter still works after its crash.
     let (status, body) = server
-        .post("/v1/tools/write/execute", write("again.md", "x  \n"))
+        .post("/v1/tools/write/execute", write("again.txt", "x  \n"))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        std::fs::read_to_string(env.project.join("again.md")).expect("written"),
+        std::fs::read_to_string(env.project.join("again.txt")).expect("written"),
         "x\n"
     );
 
@@ -525,7 +528,15 @@ async fn files_the_agent_writes_are_formatted_by_the_installed_formatter_of_thei
     off["formatter"] = json!(false);
     env.write("opencode.json", &off.to_string());
     let start = std::time::Instant::now();
-    while server.get("/formatter").await.1[0]["enabled"] != false {
+    while server
+        .get("/formatter")
+        .await
+        .1
+        .as_array()
+        .expect("a list")
+        .iter()
+        .any(|f| f["enabled"] == true)
+    {
         assert!(
             start.elapsed() < std::time::Duration::from_secs(10),
             "never turned off"
@@ -541,4 +552,55 @@ async fn files_the_agent_writes_are_formatted_by_the_installed_formatter_of_thei
         "y  \n"
     );
     assert!(body["metadata"].get("format").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn the_first_party_formatters_format_what_the_write_tool_writes() {
+    let env = TestEnv::new();
+    let server = env.serve();
+    for (path, written, formatted) in [
+        (
+            "data.json",
+            "{\"a\":1,   \"b\":[1,2]}",
+            "{ \"a\": 1, \"b\": [1, 2] }\n",
+        ),
+        (
+            "README.md",
+            "# Title\n* one\n* two\n",
+            "# Title\n\n- one\n- two\n",
+        ),
+        (
+            "Cargo.toml",
+            "[package]\nname=\"x\"\n",
+            "[package]\nname = \"x\"\n",
+        ),
+        ("ci.yaml", "a:    1\nlist:\n    -   x\n", "a: 1\nlist:\n  - x\n"),
+        (
+            "site.css",
+            "a{color:red;margin:0}",
+            "a {\n  color: red;\n  margin: 0;\n}\n",
+        ),
+    ] {
+        let (status, body) = server
+            .post(
+                "/v1/tools/write/execute",
+                json!({"filePath": path, "content": written}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            std::fs::read_to_string(env.project.join(path)).expect("written"),
+            formatted,
+            "{path}: {body}"
+        );
+        assert_eq!(body["metadata"]["format"][0]["result"], "changed", "{body}");
+    }
+    let (_, formatters) = server.get("/formatter").await;
+    let names: Vec<&str> = formatters
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(names, ["css", "json", "markdown", "toml", "yaml"], "{formatters}");
 }
