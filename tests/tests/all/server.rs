@@ -703,12 +703,23 @@ async fn log_validates_like_the_reference() {
         body,
         json!({"name": "BadRequest", "data": {"message": "Expected \"debug\" | \"info\" | \"error\" | \"warn\", got \"loud\"\n  at [\"level\"]", "kind": "Payload"}})
     );
-    for (path, expected) in [
-        ("/lsp", json!([])),
-        ("/formatter", json!([])),
-        ("/mcp", json!({})),
-    ] {
+    for (path, expected) in [("/lsp", json!([])), ("/mcp", json!({}))] {
         assert_eq!(server.get(path).await, (200, expected), "{path}");
+    }
+    // The first-party formatters, in the reference's shape.
+    let (status, formatters) = server.get("/formatter").await;
+    assert_eq!(status, 200);
+    for formatter in formatters.as_array().expect("a list") {
+        let mut keys: Vec<&String> = formatter.as_object().expect("an object").keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["enabled", "extensions", "name"], "{formatter}");
+        assert!(
+            formatter["extensions"]
+                .as_array()
+                .expect("extensions")
+                .iter()
+                .all(|e| e.as_str().is_some_and(|e| e.starts_with('.')))
+        );
     }
 }
 
