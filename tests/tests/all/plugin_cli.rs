@@ -580,6 +580,11 @@ async fn the_first_party_formatters_format_what_the_write_tool_writes() {
             "a{color:red;margin:0}",
             "a {\n  color: red;\n  margin: 0;\n}\n",
         ),
+        (
+            "app.ts",
+            "const x:number=1\nfunction f( a ){return a}",
+            "const x: number = 1;\nfunction f(a) {\n  return a;\n}\n",
+        ),
     ] {
         let (status, body) = server
             .post(
@@ -602,5 +607,9 @@ async fn the_first_party_formatters_format_what_the_write_tool_writes() {
         .iter()
         .filter_map(|f| f["name"].as_str())
         .collect();
-    assert_eq!(names, ["css", "json", "markdown", "toml", "yaml"], "{formatters}");
+    assert_eq!(
+        names,
+        ["css", "json", "markdown", "toml", "typescript", "yaml"],
+        "{formatters}"
+    );
 }
