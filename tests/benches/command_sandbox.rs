@@ -17,15 +17,7 @@ fn sandbox(project: &Path, network: bool) -> Sandbox {
         network,
         ..SandboxSettings::default()
     };
-    Sandbox::new(
-        settings,
-        Support::current(),
-        project,
-        Path::new("/"),
-        Path::new("/nonexistent"),
-        &[],
-    )
-    .expect("the sandbox is prepared")
+    wasmcode_tests::sandbox(project, settings)
 }
 
 fn bench(c: &mut Criterion) {

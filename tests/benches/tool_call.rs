@@ -308,7 +308,7 @@ fn tool_call(c: &mut Criterion) {
         call_id: "call_bench".into(),
         agent: "build".into(),
         project_root: fixture.project.clone(),
-        sandbox: sandbox(&fixture.project),
+        sandbox: Arc::new(wasmcode_tests::sandbox(&fixture.project, Default::default())),
     };
 
     // Both sides must do the same work: identical output, title and metadata.
@@ -406,19 +406,3 @@ fn tool_call(c: &mut Criterion) {
 
 criterion_group!(benches, tool_call);
 criterion_main!(benches);
-
-/// The sandbox of `project` with the default settings, as a server on this machine makes it.
-fn sandbox(project: &Path) -> Arc<wasmcode::sandbox::Sandbox> {
-    use wasmcode::sandbox::{Sandbox, SandboxSettings, Support};
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
-    let sandbox = Sandbox::new(
-        SandboxSettings::default(),
-        Support::current(),
-        project,
-        Path::new("/"),
-        &home,
-        &[],
-    )
-    .expect("the sandbox is prepared");
-    Arc::new(sandbox)
-}

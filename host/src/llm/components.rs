@@ -2,6 +2,7 @@
 //! from the compile cache, pre-linked, trial-instantiated) once per server on first use and shared
 //! by every call.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -38,8 +39,11 @@ impl Components {
             .clone();
         cell.get_or_try_init(|| async {
             let (bytes, hash) = match first_party::provider(name) {
-                Some(embedded) => (embedded.bytes.to_vec(), embedded.sha256),
-                None => self.read_installed(name)?,
+                Some(embedded) => (Cow::Borrowed(embedded.bytes), embedded.sha256),
+                None => {
+                    let (bytes, hash) = self.read_installed(name)?;
+                    (Cow::Owned(bytes), hash)
+                }
             };
             runtime
                 .load_provider_plugin(name, &bytes, &hash, Default::default())

@@ -21,6 +21,11 @@ pub fn provider(name: &str) -> Option<&'static Embedded> {
     FIRST_PARTY_PROVIDERS.iter().find(|e| e.name == name)
 }
 
+/// The embedded formatter plugin called `name` (`json`, `typescript`, ...).
+pub fn formatter(name: &str) -> Option<&'static Embedded> {
+    FIRST_PARTY_FORMATTERS.iter().find(|e| e.name == name)
+}
+
 /// The order tools are listed in, as OpenCode lists its own.
 pub const ORDER: [&str; 7] = ["bash", "read", "glob", "grep", "edit", "write", "list"];
 

@@ -6,6 +6,7 @@
 //! It chooses the formatter of a file by its extension and formats a file of the project in
 //! place; a formatter that declines, traps or runs out of time leaves the file as it was.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -120,15 +121,21 @@ pub async fn load(
     let mut set = FormatterSet::default();
     // The first-party formatters, then the installed ones: an installed formatter of an extension
     // a first-party one formats takes over only where that one is disabled.
+    // Embedded bytes are borrowed: an instance (and each reload) loads every formatter.
     let embedded = first_party::FIRST_PARTY_FORMATTERS
         .iter()
-        .map(|e| (e.name.to_string(), Ok((e.bytes.to_vec(), e.sha256))));
+        .map(|e| (e.name.to_string(), Ok((Cow::Borrowed(e.bytes), e.sha256))));
     let installed = store
         .list()
         .into_iter()
         .flatten()
         .filter(|p| p.manifest.kind == PluginKind::Formatter)
-        .map(|p| (p.manifest.name.clone(), store.read_verified(&p)));
+        .map(|p| {
+            let read = store
+                .read_verified(&p)
+                .map(|(bytes, hash)| (Cow::Owned(bytes), hash));
+            (p.manifest.name.clone(), read)
+        });
     for (name, read) in embedded.chain(installed).collect::<Vec<_>>() {
         if !settings.enabled(&name) {
             continue;

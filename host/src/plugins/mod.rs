@@ -316,6 +316,16 @@ pub async fn install(
     }
     let hash = crate::runtime::sha256(&bytes);
     let kind = runtime.kind_of(&name, &bytes, &hash)?;
+    let first_party_name = match kind {
+        PluginKind::Tool => false,
+        PluginKind::Provider => first_party::provider(&name).is_some(),
+        PluginKind::Formatter => first_party::formatter(&name).is_some(),
+    };
+    if first_party_name {
+        return Err(InstallError::Conflict(format!(
+            "{name}: a first-party {kind} has this name; install it under another (--name)"
+        )));
+    }
     let mut manifest = installed::Manifest {
         name: name.clone(),
         kind,
@@ -355,22 +365,12 @@ pub async fn install(
             manifest.imports = plugin.imports;
         }
         PluginKind::Provider => {
-            if first_party::provider(&name).is_some() {
-                return Err(InstallError::Conflict(format!(
-                    "{name}: a first-party provider has this name; install it under another (--name)"
-                )));
-            }
             let plugin = runtime
                 .load_provider_plugin(&name, &bytes, &hash, Default::default())
                 .await?;
             manifest.imports = plugin.imports;
         }
         PluginKind::Formatter => {
-            if first_party::FIRST_PARTY_FORMATTERS.iter().any(|f| f.name == name) {
-                return Err(InstallError::Conflict(format!(
-                    "{name}: a first-party formatter has this name; install it under another (--name)"
-                )));
-            }
             let plugin = runtime
                 .load_formatter_plugin(&name, &bytes, &hash, Default::default())
                 .await?;

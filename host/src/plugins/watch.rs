@@ -6,46 +6,65 @@
 
 use std::path::{Component, Path};
 
-use notify::{RecursiveMode, Watcher};
+use notify::{EventKindMask, RecursiveMode, Watcher};
 
 use crate::paths::Paths;
 
 /// A running watch of the server-wide plugin sources; dropping it stops it.
 pub struct SourceWatch {
-    _watcher: notify::RecommendedWatcher,
+    _files: notify::RecommendedWatcher,
+    _edits: notify::RecommendedWatcher,
 }
 
 /// Watches the data dir (the trust list, the plugins directory and everything in it) and the
-/// global configuration directory, creating them if missing; `changed` runs on the watcher's
+/// global configuration directory, creating them if missing; `changed` runs on a watcher's
 /// thread at every change and must be quick.
-pub fn watch_sources(paths: &Paths, changed: impl Fn() + Send + 'static) -> notify::Result<SourceWatch> {
+///
+/// The data dir also holds the session store, written at every step of every turn: it is watched
+/// for files created, removed and renamed only (installs and the trust list are written by
+/// renaming a complete file into place), so those writes wake nothing. The configuration, which
+/// editors may write in place, is watched for every change.
+pub fn watch_sources(
+    paths: &Paths,
+    changed: impl Fn() + Send + Sync + 'static,
+) -> notify::Result<SourceWatch> {
     let plugins = paths.plugins_dir();
     let trust = paths.trust_file();
     let config = paths.config.clone();
     for dir in [&plugins, &config] {
         std::fs::create_dir_all(dir).map_err(notify::Error::io)?;
     }
-    let relevant = {
-        let (plugins, trust, config) = (plugins.clone(), trust.clone(), config.clone());
-        move |path: &Path| {
-            path.starts_with(&plugins)
-                || path == trust
-                || (path.parent() == Some(config.as_path()) && is_config_file(path))
+    let changed = std::sync::Arc::new(changed);
+    let handler = |relevant: Box<dyn Fn(&Path) -> bool + Send>| {
+        let changed = changed.clone();
+        move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if event.paths.iter().any(|p| relevant(p)) => changed(),
+            Ok(_) => {}
+            // Lost events: anything may have changed.
+            Err(_) => changed(),
         }
     };
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-        Ok(event) if event.kind.is_access() => {}
-        Ok(event) if event.paths.iter().any(|p| relevant(p)) => changed(),
-        Ok(_) => {}
-        // Lost events: anything may have changed.
-        Err(_) => changed(),
-    })?;
-    watcher.watch(&plugins, RecursiveMode::Recursive)?;
-    if let Some(data) = trust.parent() {
-        watcher.watch(data, RecursiveMode::NonRecursive)?;
-    }
-    watcher.watch(&config, RecursiveMode::NonRecursive)?;
-    Ok(SourceWatch { _watcher: watcher })
+    let names_only = EventKindMask::CREATE | EventKindMask::REMOVE | EventKindMask::MODIFY_NAME;
+    let mut files = notify::RecommendedWatcher::new(
+        handler(Box::new(move |path: &Path| {
+            path.starts_with(&plugins) || path == trust
+        })),
+        notify::Config::default().with_event_kinds(names_only),
+    )?;
+    files.watch(&paths.plugins_dir(), RecursiveMode::Recursive)?;
+    files.watch(&paths.data, RecursiveMode::NonRecursive)?;
+    let config_dir = config.clone();
+    let mut edits = notify::RecommendedWatcher::new(
+        handler(Box::new(move |path: &Path| {
+            path.parent() == Some(config_dir.as_path()) && is_config_file(path)
+        })),
+        notify::Config::default().with_event_kinds(EventKindMask::CORE),
+    )?;
+    edits.watch(&config, RecursiveMode::NonRecursive)?;
+    Ok(SourceWatch {
+        _files: files,
+        _edits: edits,
+    })
 }
 
 fn is_config_file(path: &Path) -> bool {

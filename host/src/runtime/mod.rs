@@ -183,27 +183,21 @@ impl Runtime {
     /// the compile cache) to find out.
     pub fn kind_of(&self, name: &str, bytes: &[u8], hash: &ContentHash) -> Result<PluginKind, LoadError> {
         let (component, _) = self.compile(name, bytes, hash)?;
+        let mut found = String::new();
         for (export, kind) in [
             (TOOL_EXPORT, PluginKind::Tool),
             (PROVIDER_EXPORT, PluginKind::Provider),
             (FORMATTER_EXPORT, PluginKind::Formatter),
         ] {
-            if plugin::check_export(&self.engine, &component, export).is_ok() {
-                return Ok(kind);
+            match plugin::check_export(&self.engine, &component, export) {
+                Ok(()) => return Ok(kind),
+                // What it exports instead, the same list whichever world was asked.
+                Err(exports) => found = exports,
             }
         }
-        let exports = interface_names(&self.engine, &component, true);
         Err(LoadError::UnknownWorld {
             name: name.to_string(),
-            found: if exports.is_empty() {
-                "nothing".into()
-            } else {
-                exports
-                    .iter()
-                    .map(|e| format!("`{e}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
+            found,
         })
     }
 

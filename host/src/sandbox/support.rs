@@ -63,11 +63,6 @@ impl Support {
             || self.landlock_abi.is_some_and(|abi| abi >= LANDLOCK_NETWORK_ABI)
     }
 
-    /// Whether Landlock can deny TCP here.
-    pub fn landlock_network(&self) -> bool {
-        self.landlock_abi.is_some_and(|abi| abi >= LANDLOCK_NETWORK_ABI)
-    }
-
     /// What is missing to confine, in words.
     pub fn missing(&self) -> String {
         if cfg!(target_os = "linux") {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use dprint_plugin_json::configuration::ConfigurationBuilder;
-use wasmcode_formatter_support::{FormatError, Formatter, export_formatter};
+use wasmcode_formatter_support::{FormatError, Formatter, export_formatter, formatted_or_same};
 
 pub struct Json;
 
@@ -13,11 +13,10 @@ impl Formatter for Json {
 
     fn format(path: &str, content: &str) -> Result<String, FormatError> {
         let config = ConfigurationBuilder::new().build();
-        match dprint_plugin_json::format_text(Path::new(path), content, &config) {
-            Ok(Some(formatted)) => Ok(formatted),
-            Ok(None) => Ok(content.to_string()),
-            Err(e) => Err(FormatError::Syntax(e.to_string())),
-        }
+        formatted_or_same(
+            dprint_plugin_json::format_text(Path::new(path), content, &config),
+            content,
+        )
     }
 }
 

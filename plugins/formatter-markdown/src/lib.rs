@@ -2,7 +2,7 @@
 //! code blocks are left as they are.
 
 use dprint_plugin_markdown::configuration::ConfigurationBuilder;
-use wasmcode_formatter_support::{FormatError, Formatter, export_formatter};
+use wasmcode_formatter_support::{FormatError, Formatter, export_formatter, formatted_or_same};
 
 pub struct Markdown;
 
@@ -11,11 +11,10 @@ impl Formatter for Markdown {
 
     fn format(_path: &str, content: &str) -> Result<String, FormatError> {
         let config = ConfigurationBuilder::new().build();
-        match dprint_plugin_markdown::format_text(content, &config, |_, _, _| Ok(None)) {
-            Ok(Some(formatted)) => Ok(formatted),
-            Ok(None) => Ok(content.to_string()),
-            Err(e) => Err(FormatError::Syntax(e.to_string())),
-        }
+        formatted_or_same(
+            dprint_plugin_markdown::format_text(content, &config, |_, _, _| Ok(None)),
+            content,
+        )
     }
 }
 

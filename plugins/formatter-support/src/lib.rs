@@ -46,6 +46,19 @@ pub trait Formatter {
     fn format(path: &str, content: &str) -> Result<String, FormatError>;
 }
 
+/// The result of a formatter that answers `None` for text already formatted (dprint's), as the
+/// formatted text; its error as a syntax error.
+pub fn formatted_or_same<E: std::fmt::Display>(
+    result: Result<Option<String>, E>,
+    content: &str,
+) -> Result<String, FormatError> {
+    match result {
+        Ok(Some(formatted)) => Ok(formatted),
+        Ok(None) => Ok(content.to_string()),
+        Err(e) => Err(FormatError::Syntax(e.to_string())),
+    }
+}
+
 /// Exports a [`Formatter`] as this component's `wasmcode:plugin/formatter` interface. Call it
 /// once, at the crate root.
 #[macro_export]

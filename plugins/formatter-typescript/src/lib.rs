@@ -5,7 +5,7 @@ use std::path::Path;
 
 use dprint_plugin_typescript::configuration::ConfigurationBuilder;
 use dprint_plugin_typescript::{FormatTextOptions, format_text};
-use wasmcode_formatter_support::{FormatError, Formatter, export_formatter};
+use wasmcode_formatter_support::{FormatError, Formatter, export_formatter, formatted_or_same};
 
 pub struct TypeScript;
 
@@ -21,11 +21,7 @@ impl Formatter for TypeScript {
             config: &config,
             external_formatter: None,
         };
-        match format_text(options) {
-            Ok(Some(formatted)) => Ok(formatted),
-            Ok(None) => Ok(content.to_string()),
-            Err(e) => Err(FormatError::Syntax(e.to_string())),
-        }
+        formatted_or_same(format_text(options), content)
     }
 }
 

@@ -81,20 +81,6 @@ fn queue_command(llm: &FakeLlm, command: &str) {
     llm.push(Reply::text(["Done."]));
 }
 
-/// The state of the session's last tool call.
-async fn last_tool(server: &Server, session: &str) -> Value {
-    let (_, messages) = server.get(&format!("/session/{session}/message")).await;
-    messages
-        .as_array()
-        .expect("messages")
-        .iter()
-        .rev()
-        .flat_map(|m| m["parts"].as_array().into_iter().flatten().rev())
-        .find(|p| p["type"] == "tool")
-        .map(|p| p["state"].clone())
-        .expect("a tool part")
-}
-
 /// Runs `command` through a whole turn: (output, exit code).
 async fn run(server: &Server, llm: &FakeLlm, session: &str, command: &str) -> (String, Value) {
     queue_command(llm, command);
@@ -105,7 +91,7 @@ async fn run(server: &Server, llm: &FakeLlm, session: &str, command: &str) -> (S
         )
         .await;
     assert_eq!(code, 200, "{answer}");
-    let state = last_tool(server, session).await;
+    let state = server.last_tool_part(session).await["state"].clone();
     assert_eq!(state["status"], "completed", "{command}: {state}");
     (
         state["output"].as_str().expect("output").to_string(),
@@ -286,7 +272,7 @@ async fn run_answering(server: &Server, llm: &FakeLlm, session: &str, command: &
     assert_eq!(code, 200);
     let (code, answer) = prompt.await.expect("the prompt returns");
     assert_eq!(code, 200, "{answer}");
-    let state = last_tool(server, session).await;
+    let state = server.last_tool_part(session).await["state"].clone();
     state["output"].as_str().unwrap_or_default().to_string()
 }
 

@@ -13,7 +13,7 @@ use wasmcode::runtime::{
     CallError, CallHandler, Grants, Limits, LoadError, ProviderPlugin, Runtime, RuntimeOptions, ToolCall,
     ToolOutput, ToolPlugin,
 };
-use wasmcode::sandbox::{Sandbox, SandboxSettings, Support};
+use wasmcode::sandbox::{Sandbox, SandboxSettings};
 
 /// The `XDG_CACHE_HOME` of every test: compiled components are shared by every test of a run
 /// (and across runs: entries are keyed by content and engine), so each component is compiled
@@ -197,6 +197,20 @@ impl Server {
         (status, response.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// The last tool part of `session`'s messages.
+    pub async fn last_tool_part(&self, session: &str) -> serde_json::Value {
+        let (_, messages) = self.get(&format!("/session/{session}/message")).await;
+        messages
+            .as_array()
+            .expect("messages")
+            .iter()
+            .rev()
+            .flat_map(|m| m["parts"].as_array().into_iter().flatten().rev())
+            .find(|p| p["type"] == "tool")
+            .cloned()
+            .expect("a tool part")
+    }
+
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         let response = self
             .http
@@ -334,17 +348,7 @@ pub async fn call_with(
 
 /// The sandbox of `project` with the default settings, as a server on this machine makes it.
 pub fn sandbox(project: &Path) -> Arc<Sandbox> {
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
-    let sandbox = Sandbox::new(
-        SandboxSettings::default(),
-        Support::current(),
-        project,
-        Path::new("/"),
-        &home,
-        &std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect::<Vec<_>>(),
-    )
-    .expect("the sandbox is prepared");
-    Arc::new(sandbox)
+    Arc::new(wasmcode_tests::sandbox(project, SandboxSettings::default()))
 }
 
 /// Runs `git` in `project` with a throwaway identity, asserting it succeeds.

@@ -279,13 +279,7 @@ async fn an_installed_provider_runs_the_models_of_a_block_naming_it() {
         .filter_map(|p| p["text"].as_str())
         .collect();
     assert_eq!(text, ["It says hello."], "{answer}");
-    let (_, messages) = server.get(&format!("/session/{id}/message")).await;
-    let tool = messages[1]["parts"]
-        .as_array()
-        .expect("parts")
-        .iter()
-        .find(|p| p["type"] == "tool")
-        .expect("the read call");
+    let tool = server.last_tool_part(id).await;
     assert_eq!(tool["state"]["status"], "completed", "{tool}");
     assert!(
         tool["state"]["output"]
@@ -467,13 +461,7 @@ async fn files_the_agent_writes_are_formatted_by_the_installed_formatter_of_thei
         std::fs::read_to_string(env.project.join("notes.txt")).expect("written"),
         "first\nsecond\n"
     );
-    let (_, messages) = server.get(&format!("/session/{id}/message")).await;
-    let tool = messages[1]["parts"]
-        .as_array()
-        .expect("parts")
-        .iter()
-        .find(|p| p["type"] == "tool")
-        .expect("the write call");
+    let tool = server.last_tool_part(id).await;
     assert_eq!(tool["state"]["status"], "completed", "{tool}");
     assert_eq!(
         tool["state"]["metadata"]["format"][0]["result"], "changed",
