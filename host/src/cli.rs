@@ -35,7 +35,7 @@ enum Command {
     /// Run the HTTP server for the project in the current directory.
     #[command(visible_alias = "server")]
     Serve(ServeArgs),
-    /// Install, list, inspect and remove tool plugins (WebAssembly components).
+    /// Install, list, inspect and remove plugins (WebAssembly components): tools, providers, formatters.
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Print the OpenAPI 3.1 document of the HTTP API.
@@ -302,21 +302,32 @@ async fn plugin(paths: Paths, environment: &Environment, command: PluginCommand)
                 &manifest.sha256[..12]
             );
             match manifest.kind {
-                PluginKind::Tool => println!("tools: {}", manifest.tools.join(", ")),
-                PluginKind::Provider => println!(
-                    "use it with \"plugin\": \"{}\" in a `provider` block of opencode.json",
-                    manifest.name
-                ),
-                PluginKind::Formatter => println!("extensions: {}", manifest.extensions.join(", ")),
-            }
-            let requested = capabilities(&manifest.imports);
-            if !requested.is_empty() {
-                println!(
-                    "requests: {} (granted: filesystem read-only; grant more under wasmcode.plugins.{}.grants \
-                     in opencode.json)",
-                    requested.join(", "),
-                    manifest.name
-                );
+                PluginKind::Tool => {
+                    println!("tools: {}", manifest.tools.join(", "));
+                    let requested = capabilities(&manifest.imports);
+                    if !requested.is_empty() {
+                        println!(
+                            "requests: {} (granted: filesystem read-only; grant more under \
+                             wasmcode.plugins.{}.grants in opencode.json)",
+                            requested.join(", "),
+                            manifest.name
+                        );
+                    }
+                }
+                // Whatever these import, their stores grant the same: the kind decides.
+                PluginKind::Provider => {
+                    println!(
+                        "use it with \"plugin\": \"{}\" in a `provider` block of opencode.json",
+                        manifest.name
+                    );
+                    println!(
+                        "sandbox: HTTP to its provider block's baseURL host only; no files, no processes"
+                    );
+                }
+                PluginKind::Formatter => {
+                    println!("extensions: {}", manifest.extensions.join(", "));
+                    println!("sandbox: no files, no network, no processes (a function of path and content)");
+                }
             }
             Ok(())
         }

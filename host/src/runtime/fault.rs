@@ -42,28 +42,29 @@ pub fn guest_trap_reason(error: &wasmtime::Error, state: &StoreState) -> String 
     }
 }
 
-/// The trap's message plus the first frames of the guest backtrace, without the noise of the
-/// full chain.
+/// The trap's message (or, for an error the host raised inside a guest call, such as dropping a
+/// WASI resource before its children, the root cause) plus the first frames of the guest
+/// backtrace, without the noise of the full chain.
 pub fn trap_reason(error: &wasmtime::Error) -> String {
-    match error.downcast_ref::<Trap>() {
-        Some(trap) => {
-            let frames = error
-                .downcast_ref::<wasmtime::WasmBacktrace>()
-                .map(|bt| {
-                    bt.frames()
-                        .iter()
-                        .filter_map(|f| f.func_name())
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .join(" <- ")
-                })
-                .unwrap_or_default();
-            if frames.is_empty() {
-                trap.to_string()
-            } else {
-                format!("{trap} (in {frames})")
-            }
-        }
-        None => format!("{error:#}"),
+    let frames = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| {
+            bt.frames()
+                .iter()
+                .filter_map(|f| f.func_name())
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" <- ")
+        })
+        .unwrap_or_default();
+    let what = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None if frames.is_empty() => format!("{error:#}"),
+        None => error.root_cause().to_string(),
+    };
+    if frames.is_empty() {
+        what
+    } else {
+        format!("{what} (in {frames})")
     }
 }

@@ -10,6 +10,7 @@ mod find_index;
 mod guest_units;
 mod harness;
 mod openapi;
+mod other_languages;
 mod plugin_cli;
 mod providers;
 mod providers_api;
