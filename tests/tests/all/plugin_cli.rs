@@ -573,6 +573,11 @@ async fn the_first_party_formatters_format_what_the_write_tool_writes() {
             "const x:number=1\nfunction f( a ){return a}",
             "const x: number = 1;\nfunction f(a) {\n  return a;\n}\n",
         ),
+        (
+            "index.html",
+            "<div><p>a</p><p>b</p></div>\n<script>const x={a:1}</script>\n<style>p{margin:0}</style>\n",
+            "<div>\n  <p>a</p>\n  <p>b</p>\n</div>\n<script>\nconst x = { a: 1 };\n</script>\n<style>\np {\n  margin: 0;\n}\n</style>\n",
+        ),
     ] {
         let (status, body) = server
             .post(
@@ -597,7 +602,7 @@ async fn the_first_party_formatters_format_what_the_write_tool_writes() {
         .collect();
     assert_eq!(
         names,
-        ["css", "json", "markdown", "toml", "typescript", "yaml"],
+        ["css", "json", "markdown", "markup", "toml", "typescript", "yaml"],
         "{formatters}"
     );
 }
