@@ -196,21 +196,13 @@ async fn serve(paths: Paths, environment: Arc<Environment>, args: ServeArgs) -> 
     if let Err(e) = instances.watch_plugins() {
         tracing::warn!("plugins will not reload while the server runs: {e}");
     }
-    // The cwd's instance (its plugins compiled, on a first run) is made while the server already
-    // answers: `/global/health` does not wait for it, requests for the project do.
+    // The cwd's instance is made (and its plugins start loading, compiled on a first run) while
+    // the server already answers: nothing waits for the plugins but what uses them.
     {
         let (instances, project) = (instances.clone(), project.clone());
         tokio::spawn(async move {
-            match instances.get(&project).await {
-                Ok(instance) => {
-                    let tools = instance.tools.current();
-                    tracing::info!(
-                        tools = tools.ids().count(),
-                        plugins = tools.plugins().len(),
-                        "plugins loaded"
-                    );
-                }
-                Err(e) => tracing::error!(directory = %project.display(), "{e}"),
+            if let Err(e) = instances.get(&project).await {
+                tracing::error!(directory = %project.display(), "{e}");
             }
         });
     }
@@ -431,7 +423,7 @@ async fn inspect(paths: &Paths, target: &str) -> anyhow::Result<()> {
     };
     let runtime = new_runtime(paths)?;
     let hash = crate::runtime::sha256(&bytes);
-    let (component, _) = runtime.compile(&name, &bytes, &hash)?;
+    let (component, _) = runtime.compile(&name, &bytes, &hash).await?;
     let exports = interface_names(runtime.engine(), &component, true);
     let imports = interface_names(runtime.engine(), &component, false);
     println!("name:    {name}");
@@ -440,7 +432,7 @@ async fn inspect(paths: &Paths, target: &str) -> anyhow::Result<()> {
     println!("exports: {}", exports.join(", "));
     println!("imports: {}", imports.join(", "));
     println!("capabilities requested: {}", capabilities(&imports).join(", "));
-    let kind = runtime.kind_of(&name, &bytes, &hash)?;
+    let kind = runtime.kind_of(&name, &bytes, &hash).await?;
     println!("kind:    {kind}");
     println!("world:   wasmcode:plugin/{kind}-plugin");
     match kind {

@@ -38,10 +38,13 @@ pub struct Instance {
     pub config: Config,
     /// The built-in agents adjusted by the configuration, and its own, sorted by name.
     pub agents: Vec<Agent>,
-    /// The tools now: replaced whole when the plugins change while the server runs.
+    /// The tools now: loaded in the background after the instance is made (readers wait for
+    /// the first set), replaced whole when the plugins change while the server runs.
     pub tools: LiveTools,
-    /// The formatters now, replaced with the tools.
+    /// The formatters now, loaded and replaced with the tools.
     pub formatters: Current<FormatterSet>,
+    /// Held by whichever load of the plugins runs (the first, a reload): one at a time, in order.
+    plugin_loads: Arc<Mutex<()>>,
     /// Rules for calls nobody can be asked about: defaults, then the configuration's.
     pub permissions: Arc<Ruleset>,
     /// Requests for a client driven through `/tui/*`.
@@ -83,7 +86,7 @@ impl Instance {
             Some(Value::String(file)) => vec![file.clone()],
             _ => return,
         };
-        let formatters = self.formatters.get();
+        let formatters = self.formatters.get().await;
         let mut report = Vec::new();
         for file in files {
             let Some(outcome) = formatters.format_file(runtime, &self.root, &file).await else {
@@ -249,8 +252,36 @@ impl Instances {
         Ok(())
     }
 
+    /// Loads a new instance's plugins in the background. The instance answers what needs no
+    /// plugin at once (files, sessions, configuration); a turn, a tool list or a formatting waits
+    /// for its tools or formatters. On a first run this is what compiles the components.
+    fn load_plugins(&self, instance: &Arc<Instance>) {
+        // Taken before the instance is shared, so no reload can run ahead of this first load.
+        let first = instance.plugin_loads.clone().try_lock_owned();
+        let (runtime, paths, instance) = (self.runtime.clone(), self.paths.clone(), instance.clone());
+        tokio::spawn(async move {
+            let _loading = match first {
+                Ok(guard) => guard,
+                Err(_) => instance.plugin_loads.clone().lock_owned().await,
+            };
+            let started = std::time::Instant::now();
+            let (tools, formatters) =
+                load_plugins(&runtime, &paths, &instance.config, &instance.directory).await;
+            let count = tools.ids().count();
+            instance.formatters.set(formatters);
+            instance.tools.replace(tools);
+            tracing::info!(
+                directory = %instance.directory.display(),
+                tools = count,
+                ms = started.elapsed().as_millis() as u64,
+                "plugins loaded"
+            );
+        });
+    }
+
     /// Loads `instance`'s plugins afresh from its sources and puts them in place if they differ.
     async fn reload_plugins(&self, instance: &Instance) {
+        let _loading = instance.plugin_loads.lock().await;
         let directory = instance.directory.display().to_string();
         let config = match Config::load(
             &self.paths.config,
@@ -263,20 +294,9 @@ impl Instances {
                 return;
             }
         };
-        let (tools, mut warnings) = plugins::load_all(
-            &self.runtime,
-            &self.paths,
-            &config.wasmcode,
-            Some(&instance.directory),
-        )
-        .await;
-        let (formatters, formatter_warnings) =
-            plugins::formatters::load(&self.runtime, &self.paths, &config.wasmcode, &config.raw).await;
-        warnings.extend(formatter_warnings);
+        let (tools, formatters) =
+            load_plugins(&self.runtime, &self.paths, &config, &instance.directory).await;
         instance.formatters.set(formatters);
-        for warning in &warnings {
-            tracing::warn!(plugin = %warning.plugin, %directory, "{}", warning.message);
-        }
         let ids: Vec<String> = tools.ids().map(String::from).collect();
         if instance.tools.replace(tools) {
             tracing::info!(%directory, tools = ids.len(), "plugins reloaded");
@@ -309,7 +329,8 @@ impl Instances {
         &self.environment
     }
 
-    /// The instance of `directory`, created (configuration read, plugins loaded) on first use.
+    /// The instance of `directory`, created on first use (its configuration read; its plugins
+    /// then load in the background, see [`Instances::load_plugins`]).
     pub async fn get(&self, requested: &Path) -> Result<Arc<Instance>, InstanceError> {
         if let Some(instance) = self.by_spelling(requested) {
             return Ok(instance);
@@ -321,6 +342,7 @@ impl Instances {
             Some(instance) => instance.clone(),
             None => {
                 let instance = Arc::new(self.create(directory.clone()).await?);
+                self.load_plugins(&instance);
                 live.insert(directory, instance.clone());
                 instance
             }
@@ -389,7 +411,7 @@ impl Instances {
             providers,
             agents,
         } = self.settle(&directory)?;
-        // Two git processes: asked at once, while the plugins load.
+        // Two git processes, asked at once.
         let git = {
             let directory = directory.clone();
             tokio::task::spawn_blocking(move || {
@@ -400,15 +422,7 @@ impl Instances {
                 })
             })
         };
-        let (tools, mut warnings) =
-            plugins::load_all(&self.runtime, &self.paths, &config.wasmcode, Some(&directory)).await;
-        let (formatters, formatter_warnings) =
-            plugins::formatters::load(&self.runtime, &self.paths, &config.wasmcode, &config.raw).await;
-        warnings.extend(formatter_warnings);
-        for warning in &warnings {
-            tracing::warn!(plugin = %warning.plugin, directory = %directory.display(), "{}", warning.message);
-        }
-        tracing::info!(directory = %directory.display(), tools = tools.ids().count(), "instance created");
+        tracing::info!(directory = %directory.display(), "instance created");
         let root = ProjectRoot::open(&directory)
             .map_err(|e| InstanceError::NoSuchDirectory(format!("{}: {e}", directory.display())))?;
         let identity = DirIdentity::of(&directory)
@@ -456,8 +470,9 @@ impl Instances {
             directory,
             config,
             agents,
-            tools: LiveTools::new(tools),
-            formatters: Current::new(formatters),
+            tools: LiveTools::loading(),
+            formatters: Current::loading(),
+            plugin_loads: Arc::default(),
             permissions: Arc::new(permissions),
             tui: TuiQueue::default(),
             tree,
@@ -514,6 +529,24 @@ impl Instances {
     pub async fn live(&self) -> Vec<Arc<Instance>> {
         self.live.lock().await.values().cloned().collect()
     }
+}
+
+/// The tool and formatter plugins of `directory` under `config`; what did not load is logged.
+async fn load_plugins(
+    runtime: &Runtime,
+    paths: &Paths,
+    config: &Config,
+    directory: &Path,
+) -> (plugins::ToolRegistry, FormatterSet) {
+    let ((tools, mut warnings), (formatters, formatter_warnings)) = tokio::join!(
+        plugins::load_all(runtime, paths, &config.wasmcode, Some(directory)),
+        plugins::formatters::load(runtime, paths, &config.wasmcode, &config.raw),
+    );
+    warnings.extend(formatter_warnings);
+    for warning in &warnings {
+        tracing::warn!(plugin = %warning.plugin, directory = %directory.display(), "{}", warning.message);
+    }
+    (tools, formatters)
 }
 
 /// Says in the log how the project's commands will run: confined, or why not.

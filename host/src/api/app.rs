@@ -119,7 +119,7 @@ pub async fn lsp(Scoped(_instance): Scoped) -> Json<Vec<LspStatus>> {
 #[utoipa::path(get, path = "/formatter", operation_id = "formatter.status", tag = "app",
     responses((status = 200, description = "Formatter status", body = Vec<FormatterStatus>)))]
 pub async fn formatter(Scoped(instance): Scoped) -> Json<Vec<FormatterStatus>> {
-    let formatters = instance.formatters.get();
+    let formatters = instance.formatters.get().await;
     Json(
         formatters
             .all()

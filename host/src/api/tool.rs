@@ -35,7 +35,7 @@ pub struct ToolListQuery {
 #[utoipa::path(get, path = "/experimental/tool/ids", operation_id = "tool.ids", tag = "tool",
     responses((status = 200, description = "Tool IDs", body = Vec<String>)))]
 pub async fn ids(Scoped(instance): Scoped) -> Json<Vec<String>> {
-    Json(instance.tools.current().ids().map(String::from).collect())
+    Json(instance.tools.current().await.ids().map(String::from).collect())
 }
 
 /// List tools with their JSON Schemas for a provider and model.
@@ -50,14 +50,15 @@ pub async fn list(
     ValidQuery(_query): ValidQuery<ToolListQuery>,
 ) -> Json<Vec<ToolListItem>> {
     // Every loaded tool works with every model: the schemas do not vary by provider.
-    all_tools(&instance)
+    all_tools(&instance).await
 }
 
-pub(super) fn all_tools(instance: &Instance) -> Json<Vec<ToolListItem>> {
+pub(super) async fn all_tools(instance: &Instance) -> Json<Vec<ToolListItem>> {
     Json(
         instance
             .tools
             .current()
+            .await
             .tools()
             .map(|(spec, _)| ToolListItem {
                 id: spec.id.clone(),

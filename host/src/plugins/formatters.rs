@@ -136,17 +136,21 @@ pub async fn load(
                 .map(|(bytes, hash)| (Cow::Owned(bytes), hash));
             (p.manifest.name.clone(), read)
         });
-    for (name, read) in embedded.chain(installed).collect::<Vec<_>>() {
-        if !settings.enabled(&name) {
-            continue;
-        }
-        let loaded = match read {
-            Ok((bytes, hash)) => runtime
-                .load_formatter_plugin(&name, &bytes, &hash, settings.limits_for(&name))
-                .await
-                .map_err(|e| e.to_string()),
-            Err(message) => Err(message),
-        };
+    // Loaded side by side (a cold start compiles each one), kept in this order.
+    let loads = embedded
+        .chain(installed)
+        .filter(|(name, _)| settings.enabled(name))
+        .map(|(name, read)| async move {
+            let loaded = match read {
+                Ok((bytes, hash)) => runtime
+                    .load_formatter_plugin(&name, &bytes, &hash, settings.limits_for(&name))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(message) => Err(message),
+            };
+            (name, loaded)
+        });
+    for (name, loaded) in futures_util::future::join_all(loads).await {
         match loaded {
             Ok(plugin) => {
                 let setting = configured(&name);

@@ -11,6 +11,7 @@ pub mod watch;
 
 pub use live::{Current, LiveTools};
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -113,15 +114,27 @@ impl ToolRegistry {
     }
 }
 
-/// Loads the first-party plugins, the installed ones, and the trusted plugins of `project`.
+/// A tool plugin to load: its sources read, its grants and limits settled.
+struct Candidate {
+    name: String,
+    bytes: Cow<'static, [u8]>,
+    hash: [u8; 32],
+    grants: Grants,
+    limits: crate::runtime::Limits,
+    origin: Origin,
+}
+
+/// Loads the first-party plugins, the installed ones, and the trusted plugins of `project`. The
+/// plugins load side by side (a cold start compiles each one), and join the registry in that
+/// order, so which of two clashing tool ids wins never depends on timing.
 pub async fn load_all(
     runtime: &Runtime,
     paths: &Paths,
     settings: &WasmcodeSettings,
     project: Option<&Path>,
 ) -> (ToolRegistry, Vec<LoadWarning>) {
-    let mut registry = ToolRegistry::default();
     let mut warnings = Vec::new();
+    let mut candidates = Vec::new();
 
     let mut embedded: Vec<&first_party::Embedded> = first_party::FIRST_PARTY_TOOLS.iter().collect();
     embedded.sort_by_key(|e| {
@@ -134,32 +147,14 @@ pub async fn load_all(
         if !settings.enabled(component.name) {
             continue;
         }
-        let grants = settings.grants_for(component.name, first_party::default_grants(component.name));
-        let limits = settings.limits_for(component.name);
-        match runtime
-            .load_tool_plugin(
-                component.name,
-                component.bytes,
-                &component.sha256,
-                grants,
-                limits,
-                false,
-            )
-            .await
-        {
-            Ok(plugin) => registry.add(
-                LoadedPlugin {
-                    plugin: Arc::new(plugin),
-                    origin: Origin::FirstParty,
-                    sha256: hex::encode(component.sha256),
-                },
-                &mut warnings,
-            ),
-            Err(e) => warnings.push(LoadWarning {
-                plugin: component.name.into(),
-                message: e.to_string(),
-            }),
-        }
+        candidates.push(Candidate {
+            name: component.name.to_string(),
+            bytes: Cow::Borrowed(component.bytes),
+            hash: component.sha256,
+            grants: settings.grants_for(component.name, first_party::default_grants(component.name)),
+            limits: settings.limits_for(component.name),
+            origin: Origin::FirstParty,
+        });
     }
 
     let store = installed::PluginStore::new(paths.plugins_dir());
@@ -179,12 +174,8 @@ pub async fn load_all(
         if plugin.manifest.kind != PluginKind::Tool || !settings.enabled(&name) {
             continue;
         }
-        let loaded = match store.read_verified(&plugin) {
-            Ok((bytes, hash)) => load_one(runtime, settings, &name, &bytes, &hash, Origin::Installed).await,
-            Err(message) => Err(message),
-        };
-        match loaded {
-            Ok(loaded) => registry.add(loaded, &mut warnings),
+        match store.read_verified(&plugin) {
+            Ok((bytes, hash)) => candidates.push(third_party(settings, name, bytes, hash, Origin::Installed)),
             Err(message) => warnings.push(LoadWarning {
                 plugin: name,
                 message,
@@ -193,30 +184,58 @@ pub async fn load_all(
     }
 
     if let Some(project) = project {
-        load_project_plugins(runtime, paths, settings, project, &mut registry, &mut warnings).await;
+        project_candidates(paths, settings, project, &mut candidates, &mut warnings);
+    }
+
+    let loads = candidates.into_iter().map(|candidate| async move {
+        let loaded = runtime
+            .load_tool_plugin(
+                &candidate.name,
+                &candidate.bytes,
+                &candidate.hash,
+                candidate.grants,
+                candidate.limits,
+                false,
+            )
+            .await;
+        (candidate.name, candidate.origin, candidate.hash, loaded)
+    });
+    let mut registry = ToolRegistry::default();
+    for (name, origin, hash, loaded) in futures_util::future::join_all(loads).await {
+        match loaded {
+            Ok(plugin) => registry.add(
+                LoadedPlugin {
+                    plugin: Arc::new(plugin),
+                    origin,
+                    sha256: hex::encode(hash),
+                },
+                &mut warnings,
+            ),
+            Err(e) => warnings.push(LoadWarning {
+                plugin: name,
+                message: e.to_string(),
+            }),
+        }
     }
     (registry, warnings)
 }
 
-async fn load_one(
-    runtime: &Runtime,
+/// An installed or project plugin: read-only on the project unless the configuration grants more.
+fn third_party(
     settings: &WasmcodeSettings,
-    name: &str,
-    bytes: &[u8],
-    hash: &[u8; 32],
+    name: String,
+    bytes: Vec<u8>,
+    hash: [u8; 32],
     origin: Origin,
-) -> Result<LoadedPlugin, String> {
-    let grants = settings.grants_for(name, Grants::read_only());
-    let limits = settings.limits_for(name);
-    let plugin = runtime
-        .load_tool_plugin(name, bytes, hash, grants, limits, false)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(LoadedPlugin {
-        plugin: Arc::new(plugin),
+) -> Candidate {
+    Candidate {
+        grants: settings.grants_for(&name, Grants::read_only()),
+        limits: settings.limits_for(&name),
+        name,
+        bytes: Cow::Owned(bytes),
+        hash,
         origin,
-        sha256: hex::encode(hash),
-    })
+    }
 }
 
 /// The project's own plugin directory.
@@ -224,12 +243,12 @@ pub fn project_plugin_dir(project: &Path) -> PathBuf {
     project.join(".wasmcode").join("plugins")
 }
 
-async fn load_project_plugins(
-    runtime: &Runtime,
+/// The trusted plugins of the project's own plugin directory, by file name.
+fn project_candidates(
     paths: &Paths,
     settings: &WasmcodeSettings,
     project: &Path,
-    registry: &mut ToolRegistry,
+    candidates: &mut Vec<Candidate>,
     warnings: &mut Vec<LoadWarning>,
 ) {
     let Ok(entries) = std::fs::read_dir(project_plugin_dir(project)) else {
@@ -257,22 +276,7 @@ async fn load_project_plugins(
             });
             continue;
         }
-        match load_one(
-            runtime,
-            settings,
-            &name,
-            &bytes,
-            &hash,
-            Origin::Project(file.clone()),
-        )
-        .await
-        {
-            Ok(loaded) => registry.add(loaded, warnings),
-            Err(message) => warnings.push(LoadWarning {
-                plugin: name,
-                message,
-            }),
-        }
+        candidates.push(third_party(settings, name, bytes, hash, Origin::Project(file)));
     }
 }
 
@@ -315,7 +319,7 @@ pub async fn install(
         return Err(InstallError::Exists(name));
     }
     let hash = crate::runtime::sha256(&bytes);
-    let kind = runtime.kind_of(&name, &bytes, &hash)?;
+    let kind = runtime.kind_of(&name, &bytes, &hash).await?;
     let first_party_name = match kind {
         PluginKind::Tool => false,
         PluginKind::Provider => first_party::provider(&name).is_some(),

@@ -16,6 +16,7 @@ pub fn sha256(bytes: &[u8]) -> ContentHash {
     Sha256::digest(bytes).into()
 }
 
+#[derive(Clone)]
 pub struct CompileCache {
     /// `None` disables the cache (every load compiles).
     dir: Option<PathBuf>,
@@ -38,24 +39,21 @@ impl CompileCache {
             .map(|dir| dir.join(format!("{}.{extension}", hex::encode(hash))))
     }
 
-    /// The compiled component for `bytes`, from the cache when present and valid, otherwise
-    /// compiled and stored. A cache entry that fails to load is replaced, never trusted.
-    pub fn component(
-        &self,
-        engine: &Engine,
-        bytes: &[u8],
-        hash: &ContentHash,
-    ) -> wasmtime::Result<(Component, CacheOutcome)> {
-        if let Some(path) = self.entry(hash, "cwasm")
-            && path.exists()
-        {
-            match deserialize(engine, &path) {
-                Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "discarding unusable compile cache entry: {e}")
-                }
+    /// The compiled component of `hash` from the cache, when present and valid. An entry that
+    /// fails to load is discarded (and then replaced by a fresh compile), never trusted.
+    pub fn cached(&self, engine: &Engine, hash: &ContentHash) -> Option<Component> {
+        let path = self.entry(hash, "cwasm").filter(|path| path.exists())?;
+        match deserialize(engine, &path) {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "discarding unusable compile cache entry: {e}");
+                None
             }
         }
+    }
+
+    /// Compiles `bytes` and stores the result under `hash`.
+    pub fn compile(&self, engine: &Engine, bytes: &[u8], hash: &ContentHash) -> wasmtime::Result<Component> {
         let component = Component::new(engine, bytes)?;
         if let Some(path) = self.entry(hash, "cwasm") {
             match component.serialize() {
@@ -67,7 +65,7 @@ impl CompileCache {
                 Err(e) => tracing::warn!("cannot serialize compiled component: {e}"),
             }
         }
-        Ok((component, CacheOutcome::Compiled))
+        Ok(component)
     }
 
     /// Side data stored with a component (e.g. its `describe()` result), by content hash.

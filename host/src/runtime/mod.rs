@@ -114,8 +114,14 @@ pub struct Runtime {
     formatter_linker: Linker<StoreState>,
     stores: Stores,
     cache: cache::CompileCache,
+    /// Compiles at once: each already spreads over every core (Cranelift compiles functions in
+    /// parallel), so more would only add memory (a Python or JavaScript component takes hundreds
+    /// of MB while it compiles).
+    compiles: Arc<tokio::sync::Semaphore>,
     ticker: Option<epoch::EpochTicker>,
 }
+
+const CONCURRENT_COMPILES: usize = 2;
 
 /// Bytes of each pooled linear memory zeroed with `memset` rather than `madvise` when an instance
 /// ends, so the next instance in the slot does not fault those pages in again: every plugin call
@@ -159,6 +165,7 @@ impl Runtime {
             formatter_linker,
             stores,
             cache,
+            compiles: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_COMPILES)),
             ticker,
         })
     }
@@ -167,22 +174,46 @@ impl Runtime {
         &self.engine
     }
 
-    /// Compiles `bytes` (or loads it from the compile cache) as a component.
-    pub fn compile(
+    /// Compiles `bytes` (or loads it from the compile cache) as a component. A compile takes
+    /// from 50 ms to 12 s, so it runs on a blocking thread: loads proceed side by side, and the
+    /// server's async workers keep answering meanwhile.
+    pub async fn compile(
         &self,
         name: &str,
         bytes: &[u8],
         hash: &ContentHash,
     ) -> Result<(Component, CacheOutcome), LoadError> {
-        self.cache
-            .component(&self.engine, bytes, hash)
+        if let Some(component) = self.cache.cached(&self.engine, hash) {
+            return Ok((component, CacheOutcome::Hit));
+        }
+        let _slot = self
+            .compiles
+            .acquire()
+            .await
+            .map_err(|e| plugin::compile_error(name, bytes, e.into()))?;
+        // Another load of the same component may have compiled it while this one waited.
+        if let Some(component) = self.cache.cached(&self.engine, hash) {
+            return Ok((component, CacheOutcome::Hit));
+        }
+        let (engine, cache, owned, hash) = (self.engine.clone(), self.cache.clone(), bytes.to_vec(), *hash);
+        let compiled = tokio::task::spawn_blocking(move || cache.compile(&engine, &owned, &hash))
+            .await
+            .map_err(|e| wasmtime::format_err!("the compile task failed: {e}"))
+            .and_then(|result| result);
+        compiled
+            .map(|component| (component, CacheOutcome::Compiled))
             .map_err(|e| plugin::compile_error(name, bytes, e))
     }
 
     /// Which kind of plugin `bytes` is, by the interface it exports; compiles it (or reads it from
     /// the compile cache) to find out.
-    pub fn kind_of(&self, name: &str, bytes: &[u8], hash: &ContentHash) -> Result<PluginKind, LoadError> {
-        let (component, _) = self.compile(name, bytes, hash)?;
+    pub async fn kind_of(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        hash: &ContentHash,
+    ) -> Result<PluginKind, LoadError> {
+        let (component, _) = self.compile(name, bytes, hash).await?;
         let mut found = String::new();
         for (export, kind) in [
             (TOOL_EXPORT, PluginKind::Tool),
@@ -210,7 +241,7 @@ impl Runtime {
         hash: &ContentHash,
         limits: Limits,
     ) -> Result<FormatterPlugin, LoadError> {
-        let (component, _) = self.compile(name, bytes, hash)?;
+        let (component, _) = self.compile(name, bytes, hash).await?;
         formatter::load(
             &self.engine,
             &self.stores,
@@ -245,7 +276,7 @@ impl Runtime {
         limits: Limits,
         validate: bool,
     ) -> Result<ToolPlugin, LoadError> {
-        let (component, _) = self.compile(name, bytes, hash)?;
+        let (component, _) = self.compile(name, bytes, hash).await?;
         let cached_tools = if validate {
             None
         } else {
@@ -339,7 +370,7 @@ impl Runtime {
         hash: &ContentHash,
         limits: Limits,
     ) -> Result<ProviderPlugin, LoadError> {
-        let (component, _) = self.compile(name, bytes, hash)?;
+        let (component, _) = self.compile(name, bytes, hash).await?;
         provider::load(
             &self.engine,
             &self.stores,

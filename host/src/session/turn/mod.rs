@@ -27,6 +27,7 @@ use super::{objects, prompt, system};
 use crate::agent;
 use crate::instance::Instance;
 use crate::llm::ModelClient;
+use crate::plugins::ToolRegistry;
 use crate::protocol::Event;
 use crate::protocol::event::{SessionDiff, SessionInfo, SessionRef, SessionStatusChanged};
 use crate::protocol::id::SessionId;
@@ -178,7 +179,7 @@ impl Engine {
             system.push(extra.clone());
         }
         let tools = offered_tools(
-            instance,
+            &*instance.tools.current().await,
             &agent,
             &session,
             &user,
@@ -214,7 +215,7 @@ impl Engine {
 /// The tools the model is offered: the instance's, minus those the agent's and the session's
 /// rules switch off and those the prompt turned off. None for a model without tool calls.
 fn offered_tools(
-    instance: &Instance,
+    registry: &ToolRegistry,
     agent: &agent::Agent,
     session: &crate::protocol::session::Session,
     user: &crate::protocol::session::UserMessage,
@@ -233,9 +234,7 @@ fn offered_tools(
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(true)
     };
-    instance
-        .tools
-        .current()
+    registry
         .tools()
         .filter(|(spec, _)| enabled(&spec.id))
         .map(|(spec, _)| ToolDefinition {

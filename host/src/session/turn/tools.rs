@@ -104,7 +104,7 @@ impl Step<'_> {
             sandbox: self.instance.sandbox.clone(),
         };
         // The tools of this moment: a reload while the call runs leaves it on its plugin.
-        let tools = self.instance.tools.current();
+        let tools = self.instance.tools.current().await;
         let result = tokio::select! {
             biased;
             _ = self.cancel.cancelled() => return Ok(ToolEnd::Aborted),
