@@ -7,23 +7,24 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{OptionalJson, Scoped, ValidJson};
+use super::extract::{OptionalJson, Scoped, ValidJson, ValidQuery};
 use super::tool::ToolListItem;
 use crate::bus::Subscription;
+use crate::instance::Instance;
 use crate::permission::PolicyAnswerer;
 use crate::protocol::id::{Identifier, PartId, SessionId};
 use crate::protocol::session::{MessageInfo, Part, PartBody, Session, ToolState};
 use crate::protocol::{Envelope, Event};
 use crate::runtime::ToolCall;
-use crate::session::chat::ChatInput;
+use crate::session::chat::{ChatInput, ChatMessageInput};
 use crate::session::skill::{self, Skill};
 use crate::session::{CreateSession, Sessions};
 
@@ -43,7 +44,7 @@ pub struct ToolExecution {
 #[utoipa::path(get, path = "/v1/tools", operation_id = "v1.tools.list", tag = "v1",
     responses((status = 200, description = "Tools", body = Vec<ToolListItem>)))]
 pub async fn tools(Scoped(instance): Scoped) -> Json<Vec<ToolListItem>> {
-    super::tool::all_tools(&instance)
+    super::tool::all_tools(&instance).await
 }
 
 /// Names other clients use for our tools, and how their arguments map.
@@ -87,7 +88,7 @@ pub async fn execute_tool(
         ));
     }
     let (tool, args) = resolve_alias(&id, args);
-    if instance.tools.current().plugin_for(&tool).is_none() {
+    if instance.tools.current().await.plugin_for(&tool).is_none() {
         return Err(ApiError::not_found(format!("Tool not found: {id}")));
     }
     let call = ToolCall {
@@ -106,6 +107,7 @@ pub async fn execute_tool(
     let mut output = instance
         .tools
         .current()
+        .await
         .call(state.instances.runtime(), call, answerer)
         .await?;
     instance
@@ -295,11 +297,64 @@ pub async fn chat_stream(
     Scoped(instance): Scoped,
     ValidJson(input): ValidJson<ChatInput>,
 ) -> Result<Response, ApiError> {
+    stream_turn(&state, &instance, input)
+}
+
+/// `GET /v1/chat/stream`: one user message in the query, for a browser's `EventSource`, which
+/// can only GET.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChatStreamQuery {
+    /// The user's message.
+    pub message: String,
+    /// Continue this session instead of starting one.
+    pub session_id: Option<String>,
+    /// `provider/model`, or a model id any connected provider offers; default: the configured
+    /// model.
+    pub model: Option<String>,
+    /// Skills whose instructions are added to the system prompt, separated by commas.
+    pub skills: Option<String>,
+}
+
+/// The same stream as `POST /v1/chat/stream`, for one user message given in the query.
+#[utoipa::path(get, path = "/v1/chat/stream", operation_id = "v1.chat.streamGet", tag = "v1",
+    params(ChatStreamQuery),
+    responses(
+        (status = 200, description = "The answer as server-sent events", content_type = "text/event-stream"),
+        (status = 400, description = "Bad request", body = super::error::ErrorBody),
+    ))]
+pub async fn chat_stream_get(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+    ValidQuery(query): ValidQuery<ChatStreamQuery>,
+) -> Result<Response, ApiError> {
+    let skills = query.skills.map(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|skill| !skill.is_empty())
+            .map(String::from)
+            .collect()
+    });
+    let input = ChatInput {
+        messages: vec![ChatMessageInput {
+            role: "user".into(),
+            content: serde_json::Value::String(query.message),
+        }],
+        model: query.model,
+        skills,
+        session_id: query.session_id,
+        stream: Some(true),
+    };
+    stream_turn(&state, &instance, input)
+}
+
+/// Starts the chat turn `input` and streams it.
+fn stream_turn(state: &AppState, instance: &Arc<Instance>, input: ChatInput) -> Result<Response, ApiError> {
     let started = crate::protocol::now_ms();
     // Subscribed before the turn starts, so no event of it is missed.
     let subscription = instance.bus.subscribe(None);
     let sessions = state.sessions.clone();
-    let turn = sessions.chat(&instance, input, &state.instances.paths().config)?;
+    let turn = sessions.chat(instance, input, &state.instances.paths().config)?;
     let stream = ChatStream {
         subscription,
         guard: Some(AbortOnDrop::new(sessions.clone(), turn.session_id.clone())),
@@ -533,7 +588,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tools))
         .routes(routes!(execute_tool))
         .routes(routes!(chat))
-        .routes(routes!(chat_stream))
+        .routes(routes!(chat_stream, chat_stream_get))
         .routes(routes!(models))
         .routes(routes!(skills))
         .routes(routes!(app_skills))

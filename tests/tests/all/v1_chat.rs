@@ -1,6 +1,7 @@
 //! The simple `/v1` surface end to end: chat with and without tools, the streamed variant's exact
 //! events, a client that goes away mid-stream, `ask` rules refused, skills, models, sessions,
-//! bearer auth and bad bodies; and a fetch-based SSE client in node from another allowed origin.
+//! bearer auth and bad bodies; a fetch-based SSE client in node from another allowed origin; the
+//! `EventSource`-style GET of the stream; and the seed's own client (`examples/client-js`).
 
 use std::time::Duration;
 
@@ -437,6 +438,91 @@ async fn a_page_on_another_allowed_origin_streams_with_fetch() {
     assert!(
         output.status.success() && stdout.contains("text: def quicksort") && stdout.contains("done"),
         "the fetch-based client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn an_event_source_gets_the_stream_with_the_prompt_in_the_query() {
+    let llm = FakeLlm::start().await;
+    llm.push(Reply::text(["def", " quicksort"]));
+    llm.push(Reply::text(["Again."]));
+    let env = project(&llm, json!({}));
+    let server = env.serve();
+    let stream = |query: &[(&str, &str)]| {
+        server
+            .http
+            .get(server.url("/v1/chat/stream"))
+            .header("accept", "text/event-stream")
+            .query(query)
+            .send()
+    };
+    let response = stream(&[("message", "Write quicksort")])
+        .await
+        .expect("stream opens");
+    assert_eq!(response.status().as_u16(), 200);
+    let events = parse_sse(&response.text().await.expect("the stream ends"));
+    let text: String = events
+        .iter()
+        .filter(|(name, _)| name == "content_block_delta")
+        .map(|(_, data)| data["delta"]["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(text, "def quicksort");
+    let usage = events
+        .iter()
+        .find(|(name, _)| name == "message_delta")
+        .expect("message_delta");
+    let session = usage.1["session_id"].as_str().expect("a session id").to_string();
+    assert_eq!(events.last().expect("events").0, "message_stop");
+    assert_eq!(
+        llm.turn_requests()[0].body["messages"]
+            .as_array()
+            .expect("messages")
+            .last()
+            .expect("the prompt")["content"],
+        "Write quicksort"
+    );
+
+    // The same session continues with `session_id`; a missing message is a 400 that says so.
+    let response = stream(&[("message", "Once more"), ("session_id", &session)])
+        .await
+        .expect("stream opens");
+    let events = parse_sse(&response.text().await.expect("the stream ends"));
+    assert!(events.iter().any(|(_, data)| data["delta"]["text"] == "Again."));
+    let (_, messages) = server.get(&format!("/session/{session}/message")).await;
+    assert_eq!(messages.as_array().expect("messages").len(), 4);
+    let response = stream(&[("model", "fake/fake-model")]).await.expect("answered");
+    assert_eq!(response.status().as_u16(), 400);
+    assert!(response.text().await.expect("body").contains("message"));
+}
+
+#[tokio::test]
+async fn the_seed_s_client_works_as_the_seed_shows() {
+    let llm = FakeLlm::start().await;
+    llm.push(Reply::text(["Looks ", "fine."]));
+    llm.push(Reply::text(["# Title\n", "Body."]).usage(30, 4));
+    let env = project(
+        &llm,
+        json!({"server": {"auth": {"type": "bearer", "tokens": ["seed-token"]}}}),
+    );
+    env.write("src/index.ts", "export const answer = 42;\n");
+    let server = env.serve();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/seed-client.mjs");
+    let (base, script) = (server.base.clone(), script.display().to_string());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .arg(base)
+            .arg("seed-token")
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.ends_with("done\n"),
+        "the seed's client failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
 }
