@@ -437,16 +437,17 @@ impl FakeLlm {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
-    /// Waits until `count` requests (title requests included) have arrived; panics after
-    /// `timeout`.
-    pub async fn wait_for_requests(&self, count: usize, timeout: Duration) -> Vec<RecordedRequest> {
-        let received = wait_until(timeout, || lock(&self.shared.requests).len() >= count).await;
+    /// Waits until `count` turn requests (title requests, which run beside a turn, not counted)
+    /// have arrived; panics after `timeout`.
+    pub async fn wait_for_turn_requests(&self, count: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        let turns = || lock(&self.shared.requests).iter().filter(|r| !r.is_title).count();
+        let received = wait_until(timeout, || turns() >= count).await;
         assert!(
             received,
-            "the fake LLM received {} requests within {timeout:?}, expected {count}",
-            lock(&self.shared.requests).len()
+            "the fake LLM received {} turn requests within {timeout:?}, expected {count}",
+            turns()
         );
-        self.requests()
+        self.turn_requests()
     }
 
     /// Waits until at least `count` disconnects were seen; false after `timeout`.

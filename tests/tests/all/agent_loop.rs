@@ -519,7 +519,7 @@ async fn a_prompt_while_busy_is_queued_and_both_get_the_final_answer(api: Api) {
                 .expect("json")
         })
     };
-    llm.wait_for_requests(1, Duration::from_secs(20)).await;
+    llm.wait_for_turn_requests(1, Duration::from_secs(20)).await;
     let (status, second) = server
         .post(&format!("/session/{id}/message"), text("second while busy"))
         .await;
