@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::instance::InstanceError;
+use crate::project::patch::ApplyError;
 use crate::protocol::InvalidId;
 use crate::runtime::{CallError, ToolFailure};
 use crate::session::{ReplyError, SessionError};
@@ -20,6 +21,8 @@ pub struct ApiError {
     pub message: String,
     /// Where bad input was found (`Query`, `Payload`, `Path`), for 400s.
     pub kind: Option<&'static str>,
+    /// Why, in a word the client can branch on, for errors that have one (`VcsApplyError`).
+    pub reason: Option<&'static str>,
 }
 
 /// The body of every error response.
@@ -34,6 +37,8 @@ pub struct ErrorData {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl ApiError {
@@ -43,6 +48,7 @@ impl ApiError {
             name,
             message: message.into(),
             kind: None,
+            reason: None,
         }
     }
 
@@ -108,6 +114,15 @@ impl From<CallError> for ApiError {
                 Self::new(StatusCode::BAD_GATEWAY, "PluginError", message)
             }
             CallError::Setup { .. } => Self::internal(message),
+        }
+    }
+}
+
+impl From<ApplyError> for ApiError {
+    fn from(error: ApplyError) -> Self {
+        Self {
+            reason: Some(error.reason()),
+            ..Self::new(StatusCode::BAD_REQUEST, "VcsApplyError", error.to_string())
         }
     }
 }
@@ -182,6 +197,7 @@ impl IntoResponse for ApiError {
             data: ErrorData {
                 message: self.message,
                 kind: self.kind.map(String::from),
+                reason: self.reason.map(String::from),
             },
         };
         (self.status, Json(body)).into_response()

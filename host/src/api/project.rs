@@ -5,14 +5,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Scoped, ValidPath};
+use super::extract::{Scoped, ValidJson, ValidPath, ValidQuery};
 use super::{AppState, blocking};
 use crate::instance::Instance;
+use crate::project::patch::{self, DiffMode, VcsFileDiff};
 use crate::project::{PathInfo, Project, ProjectDirectory, ProjectTime, VcsFileStatus, VcsInfo, files, vcs};
 
 fn project_of(instance: &Instance) -> Project {
@@ -137,6 +141,73 @@ pub async fn vcs_status(Scoped(instance): Scoped) -> Result<Json<Vec<VcsFileStat
     Ok(Json(changed))
 }
 
+/// `GET /vcs/diff`'s query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VcsDiffQuery {
+    /// `git`: the working tree against `HEAD`; `branch`: against where the branch left the
+    /// default branch.
+    #[param(inline)]
+    pub mode: DiffMode,
+    /// Lines of context around each change (default 3).
+    pub context: Option<u32>,
+}
+
+/// Get the working tree's changes as a diff per file, against `HEAD` (`mode=git`) or against where
+/// the branch left the default branch (`mode=branch`, `[]` on the default branch itself); untracked
+/// files count as added. Paths from the repository's top, only those under the request's
+/// directory. `[]` outside git.
+#[utoipa::path(get, path = "/vcs/diff", operation_id = "vcs.diff", tag = "project",
+    params(VcsDiffQuery),
+    responses(
+        (status = 200, description = "VCS diff", body = Vec<VcsFileDiff>),
+        (status = 400, description = "Bad request", body = super::error::ErrorBody),
+    ))]
+pub async fn vcs_diff(
+    Scoped(instance): Scoped,
+    ValidQuery(query): ValidQuery<VcsDiffQuery>,
+) -> Result<Json<Vec<VcsFileDiff>>, ApiError> {
+    let diffs = blocking(move || patch::diff(&instance.directory, query.mode, query.context)).await?;
+    Ok(Json(diffs))
+}
+
+/// Get everything uncommitted under the request's directory as one patch (binary files
+/// included) that `/vcs/apply` takes back; empty outside git.
+#[utoipa::path(get, path = "/vcs/diff/raw", operation_id = "vcs.diff.raw", tag = "project",
+    responses((status = 200, description = "Raw VCS diff", content_type = "text/x-diff; charset=utf-8", body = String)))]
+pub async fn vcs_diff_raw(Scoped(instance): Scoped) -> Result<Response, ApiError> {
+    let raw = blocking(move || patch::raw(&instance.directory)).await?;
+    Ok(([(header::CONTENT_TYPE, "text/x-diff; charset=utf-8")], raw).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VcsApplyInput {
+    /// A unified diff, as `git diff` (or `/vcs/diff/raw`) writes it.
+    pub patch: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VcsApplied {
+    pub applied: bool,
+}
+
+/// Apply a patch to the working tree (`git apply`). A patch that does not apply to the files as
+/// they are changes nothing and is a 400 `VcsApplyError` with `reason: "not-clean"`; outside
+/// git, `reason: "non-git"`.
+#[utoipa::path(post, path = "/vcs/apply", operation_id = "vcs.apply", tag = "project",
+    request_body(content = VcsApplyInput),
+    responses(
+        (status = 200, description = "VCS patch applied", body = VcsApplied),
+        (status = 400, description = "VcsApplyError, or a bad body", body = super::error::ErrorBody),
+    ))]
+pub async fn vcs_apply(
+    Scoped(instance): Scoped,
+    ValidJson(input): ValidJson<VcsApplyInput>,
+) -> Result<Json<VcsApplied>, ApiError> {
+    blocking(move || patch::apply(&instance.directory, &input.patch)).await??;
+    Ok(Json(VcsApplied { applied: true }))
+}
+
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -147,4 +218,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(path))
         .routes(routes!(vcs))
         .routes(routes!(vcs_status))
+        .routes(routes!(vcs_diff))
+        .routes(routes!(vcs_diff_raw))
+        .routes(routes!(vcs_apply))
 }

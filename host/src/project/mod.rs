@@ -22,6 +22,7 @@ pub mod files;
 pub mod find;
 pub mod fuzzy;
 pub mod index;
+pub mod patch;
 pub mod sandbox;
 #[cfg(test)]
 mod testing;

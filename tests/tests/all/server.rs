@@ -589,6 +589,177 @@ async fn vcs_status_lists_the_changes_as_the_reference_does() {
     );
 }
 
+/// The files every `/vcs` diff test starts from, committed, in `dir`.
+fn committed_tree(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("src")).expect("dirs");
+    for (file, content) in [
+        ("a.txt", "a\nb\nc\n"),
+        ("gone.txt", "x\n"),
+        ("src/keep.txt", "k\n"),
+    ] {
+        std::fs::write(dir.join(file), content).expect("write");
+    }
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-qm", "init"]);
+}
+
+#[tokio::test]
+async fn vcs_diff_gives_each_changed_file_its_patch_and_counts() {
+    let env = TestEnv::new();
+    std::fs::remove_file(env.project.join("hello.txt")).expect("remove");
+    committed_tree(&env.project);
+    env.write("a.txt", "a\nB\nc\nd\n");
+    std::fs::remove_file(env.project.join("gone.txt")).expect("remove");
+    env.write("new.txt", "n1\nn2\n");
+    env.write("src/staged.txt", "staged\n");
+    git(&env.project, &["add", "src/staged.txt"]);
+    std::fs::write(env.project.join("blob.bin"), b"bin\0ary").expect("write");
+    let server = env.serve();
+
+    let (status, diffs) = server.get("/vcs/diff?mode=git").await;
+    assert_eq!(status, 200, "{diffs}");
+    let summary: Vec<(&str, u64, u64, &str)> = diffs
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|d| {
+            (
+                d["file"].as_str().expect("file"),
+                d["additions"].as_u64().expect("additions"),
+                d["deletions"].as_u64().expect("deletions"),
+                d["status"].as_str().expect("status"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("a.txt", 2, 1, "modified"),
+            ("blob.bin", 0, 0, "added"),
+            ("gone.txt", 0, 1, "deleted"),
+            ("new.txt", 2, 0, "added"),
+            ("src/staged.txt", 1, 0, "added"),
+        ],
+        "the same files and counts as /vcs/status"
+    );
+    assert_eq!(
+        diffs[0]["patch"],
+        "diff --git a/a.txt b/a.txt\nindex de98044..a7bc997 100644\n--- a/a.txt\n+++ b/a.txt\n\
+         @@ -1,3 +1,4 @@\n a\n-b\n+B\n c\n+d\n"
+    );
+    assert!(
+        diffs[3]["patch"]
+            .as_str()
+            .expect("patch")
+            .starts_with("diff --git a/new.txt b/new.txt\nnew file mode 100644\n"),
+        "{diffs}"
+    );
+    let (_, tight) = server.get("/vcs/diff?mode=git&context=0").await;
+    assert!(
+        tight[0]["patch"]
+            .as_str()
+            .expect("patch")
+            .ends_with("@@ -2 +2 @@ a\n-b\n+B\n@@ -3,0 +4 @@ c\n+d\n"),
+        "{tight}"
+    );
+    let (status, error) = server.get("/vcs/diff").await;
+    assert_eq!(
+        (status, &error["data"]["kind"]),
+        (400, &json!("Query")),
+        "{error}"
+    );
+
+    // On the default branch, `branch` mode has nothing; on a branch, what it committed and what
+    // is not committed yet.
+    let (_, on_default) = server.get("/vcs/diff?mode=branch").await;
+    assert_eq!(on_default, json!([]));
+    git(&env.project, &["checkout", "-qb", "feature"]);
+    git(&env.project, &["add", "new.txt"]);
+    git(&env.project, &["commit", "-qm", "feature work"]);
+    let (_, branch) = server.get("/vcs/diff?mode=branch").await;
+    let files: Vec<&str> = branch
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|d| d["file"].as_str().expect("file"))
+        .collect();
+    assert_eq!(
+        files,
+        ["a.txt", "blob.bin", "gone.txt", "new.txt", "src/staged.txt"]
+    );
+
+    let outside = tempfile::tempdir().expect("a directory outside git");
+    let (status, none) = server
+        .get(&format!(
+            "/vcs/diff?mode=git&directory={}",
+            outside.path().display()
+        ))
+        .await;
+    assert_eq!((status, none), (200, json!([])));
+}
+
+#[tokio::test]
+async fn the_raw_diff_applies_to_another_checkout_exactly_once() {
+    let env = TestEnv::new();
+    std::fs::remove_file(env.project.join("hello.txt")).expect("remove");
+    committed_tree(&env.project);
+    env.write("a.txt", "a\nB\nc\nd\n");
+    std::fs::remove_file(env.project.join("gone.txt")).expect("remove");
+    env.write("new.txt", "n1\nn2\n");
+    let binary: Vec<u8> = (0..=255u8).cycle().take(2000).collect();
+    std::fs::write(env.project.join("blob.bin"), &binary).expect("write");
+    let target = env.dir.path().join("target");
+    committed_tree(&target);
+    let server = env.serve();
+
+    let response = server
+        .http
+        .get(server.url("/vcs/diff/raw"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "text/x-diff; charset=utf-8");
+    let patch = response.text().await.expect("text");
+    assert!(patch.contains("GIT binary patch"), "{patch}");
+
+    let apply = format!("/vcs/apply?directory={}", target.display());
+    let (status, applied) = server.post(&apply, json!({"patch": patch})).await;
+    assert_eq!((status, &applied), (200, &json!({"applied": true})));
+    for file in ["a.txt", "new.txt", "blob.bin", "src/keep.txt"] {
+        assert_eq!(
+            std::fs::read(target.join(file)).expect("applied file"),
+            std::fs::read(env.project.join(file)).expect("source file"),
+            "{file}"
+        );
+    }
+    assert!(!target.join("gone.txt").exists());
+
+    // Twice is refused, and changes nothing.
+    let (status, error) = server.post(&apply, json!({"patch": patch})).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(
+        (&error["name"], &error["data"]["reason"]),
+        (&json!("VcsApplyError"), &json!("not-clean"))
+    );
+    assert_eq!(std::fs::read(target.join("blob.bin")).expect("kept"), binary);
+    let outside = tempfile::tempdir().expect("a directory outside git");
+    let (status, error) = server
+        .post(
+            &format!("/vcs/apply?directory={}", outside.path().display()),
+            json!({"patch": patch}),
+        )
+        .await;
+    assert_eq!(
+        (status, &error["data"]["reason"]),
+        (400, &json!("non-git")),
+        "{error}"
+    );
+    let (status, _) = server.post(&apply, json!({"diff": patch})).await;
+    assert_eq!(status, 400, "a body without `patch`");
+}
+
 #[tokio::test]
 async fn git_init_makes_the_directory_a_repository_once() {
     let env = TestEnv::new();
