@@ -21,6 +21,7 @@ use crate::permission::Ruleset;
 use crate::plugins::formatters::{Formatted, FormatterSet};
 use crate::plugins::{self, Current, LiveTools};
 use crate::project::ProjectRoot;
+use crate::project::details::DetailsStore;
 use crate::project::index::SearchIndex;
 use crate::project::tree::TreeCache;
 use crate::project::watch::{Change, ProjectWatcher};
@@ -146,6 +147,8 @@ pub struct Instances {
     bus_options: BusOptions,
     /// Stored provider keys, shared by every instance.
     auth: Arc<AuthStore>,
+    /// The names, icons and commands users gave projects.
+    project_details: Arc<DetailsStore>,
     /// Where providers find their keys: the environment at start-up.
     provider_env: Arc<ProviderEnv>,
     live: Mutex<HashMap<PathBuf, Arc<Instance>>>,
@@ -200,6 +203,7 @@ impl Instances {
             bus_options.queue = queue;
         }
         let auth = Arc::new(AuthStore::open(paths.auth_file()));
+        let project_details = Arc::new(DetailsStore::new(paths.project_details_dir()));
         Self {
             runtime,
             global_bus: GlobalBus::new(bus_options),
@@ -208,6 +212,7 @@ impl Instances {
             environment,
             bus_options,
             auth,
+            project_details,
             live: Mutex::new(HashMap::new()),
             spellings: std::sync::RwLock::default(),
             reloads: std::sync::OnceLock::new(),
@@ -322,6 +327,11 @@ impl Instances {
     /// Stored provider keys (`PUT /auth/{providerID}`).
     pub fn auth(&self) -> &Arc<AuthStore> {
         &self.auth
+    }
+
+    /// The names, icons and commands users gave projects (`PATCH /project/{projectID}`).
+    pub fn project_details(&self) -> &Arc<DetailsStore> {
+        &self.project_details
     }
 
     /// The process environment the server started with.

@@ -44,6 +44,11 @@ impl Paths {
         self.data.join("trusted-plugins.json")
     }
 
+    /// What users said of each project (`PATCH /project/{projectID}`), a JSON file per project.
+    pub fn project_details_dir(&self) -> PathBuf {
+        self.data.join("project")
+    }
+
     /// Provider keys stored with `PUT /auth/{providerID}` (mode 0600).
     pub fn auth_file(&self) -> PathBuf {
         self.data.join("auth.json")

@@ -16,26 +16,51 @@ use super::error::ApiError;
 use super::extract::{Scoped, ValidJson, ValidPath, ValidQuery};
 use super::{AppState, blocking};
 use crate::instance::Instance;
+use crate::project::details::{DetailsStore, ProjectUpdate};
 use crate::project::patch::{self, DiffMode, VcsFileDiff};
 use crate::project::{PathInfo, Project, ProjectDirectory, ProjectTime, VcsFileStatus, VcsInfo, files, vcs};
+use crate::protocol::Event;
 
-fn project_of(instance: &Instance) -> Project {
-    vcs::project(&instance.directory, ProjectTime::at(instance.created_ms))
+/// The project of `instance`, with what users said of it.
+fn project_of(details: &DetailsStore, instance: &Instance) -> Project {
+    let mut project = vcs::project(&instance.directory, ProjectTime::at(instance.created_ms));
+    details.fill(&mut project);
+    project
 }
 
-/// The projects of the live instances and of the request's own, by worktree, without repeats.
-async fn known_projects(state: &AppState, current: Arc<Instance>) -> Result<Vec<Project>, ApiError> {
+/// Each live instance, and the request's own, with its project as it is now (a directory may
+/// have become a repository since its instance was made).
+async fn live_projects(
+    state: &AppState,
+    current: Arc<Instance>,
+) -> Result<Vec<(Arc<Instance>, Project)>, ApiError> {
     let mut instances = state.instances.live().await;
     if !instances.iter().any(|i| i.directory == current.directory) {
         instances.push(current);
     }
+    let details = state.instances.project_details().clone();
     blocking(move || {
-        let mut projects: Vec<Project> = instances.iter().map(|i| project_of(i)).collect();
-        projects.sort_by(|a, b| a.worktree.cmp(&b.worktree));
-        projects.dedup_by(|a, b| a.id == b.id && a.worktree == b.worktree);
-        projects
+        instances
+            .into_iter()
+            .map(|instance| {
+                let project = project_of(&details, &instance);
+                (instance, project)
+            })
+            .collect()
     })
     .await
+}
+
+/// The projects of the live instances and of the request's own, by worktree, without repeats.
+async fn known_projects(state: &AppState, current: Arc<Instance>) -> Result<Vec<Project>, ApiError> {
+    let mut projects: Vec<Project> = live_projects(state, current)
+        .await?
+        .into_iter()
+        .map(|(_, project)| project)
+        .collect();
+    projects.sort_by(|a, b| a.worktree.cmp(&b.worktree));
+    projects.dedup_by(|a, b| a.id == b.id && a.worktree == b.worktree);
+    Ok(projects)
 }
 
 /// List all projects (those with a live instance).
@@ -52,10 +77,14 @@ pub async fn list(
 /// worktree already), as the reference does. Its id stays `global` until the first commit.
 #[utoipa::path(post, path = "/project/git/init", operation_id = "project.initGit", tag = "project",
     responses((status = 200, description = "Project", body = Project)))]
-pub async fn init_git(Scoped(instance): Scoped) -> Result<Json<Project>, ApiError> {
+pub async fn init_git(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+) -> Result<Json<Project>, ApiError> {
+    let details = state.instances.project_details().clone();
     blocking(move || {
         if vcs::init(&instance.directory) {
-            Ok(Json(project_of(&instance)))
+            Ok(Json(project_of(&details, &instance)))
         } else {
             Err(ApiError::internal(format!(
                 "`git init` failed in {} (is git installed?)",
@@ -103,8 +132,62 @@ pub async fn directories(
 /// Get the current project.
 #[utoipa::path(get, path = "/project/current", operation_id = "project.current", tag = "project",
     responses((status = 200, description = "Current project", body = Project)))]
-pub async fn current(Scoped(instance): Scoped) -> Result<Json<Project>, ApiError> {
-    let project = blocking(move || project_of(&instance)).await?;
+pub async fn current(
+    State(state): State<AppState>,
+    Scoped(instance): Scoped,
+) -> Result<Json<Project>, ApiError> {
+    let details = state.instances.project_details().clone();
+    let project = blocking(move || project_of(&details, &instance)).await?;
+    Ok(Json(project))
+}
+
+/// Update project properties such as name, icon, and commands: what the body gives changes, the
+/// rest stays (the icon's and the commands' fields one by one); `project.updated` goes out. The
+/// project must be one the server knows (a live instance's); the global project (directories
+/// outside git) has no properties to change.
+#[utoipa::path(patch, path = "/project/{projectID}", operation_id = "project.update", tag = "project",
+    request_body(content = ProjectUpdate),
+    responses(
+        (status = 200, description = "Updated project information", body = Project),
+        (status = 400, description = "Bad request", body = super::error::ErrorBody),
+        (status = 404, description = "No such project", body = super::error::ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    Scoped(current): Scoped,
+    ValidPath(path): ValidPath<ProjectPath>,
+    ValidJson(change): ValidJson<ProjectUpdate>,
+) -> Result<Json<Project>, ApiError> {
+    let live = live_projects(&state, current).await?;
+    let mut project = live
+        .iter()
+        .map(|(_, project)| project)
+        .find(|project| project.id == path.project_id && project.id != vcs::GLOBAL_PROJECT_ID)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "ProjectNotFoundError",
+                format!("project `{}` not found", path.project_id),
+            )
+        })?;
+    let details = state.instances.project_details().clone();
+    let id = project.id.clone();
+    let stored = blocking(move || details.update(&id, change, crate::protocol::now_ms()))
+        .await?
+        .map_err(|e| ApiError::internal(format!("cannot store the project's details: {e}")))?;
+    project.name = stored.name;
+    project.icon = stored.icon;
+    project.commands = stored.commands;
+    if let Some(updated) = stored.updated {
+        project.time.updated = updated;
+    }
+    // Every instance of the project tells its clients.
+    for (instance, of) in &live {
+        if of.id == project.id {
+            instance.bus.publish(Event::ProjectUpdated(project.clone()));
+        }
+    }
     Ok(Json(project))
 }
 
@@ -214,6 +297,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(current))
         .routes(routes!(directories))
+        .routes(routes!(update))
         .routes(routes!(init_git))
         .routes(routes!(path))
         .routes(routes!(vcs))

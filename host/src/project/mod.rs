@@ -18,6 +18,7 @@
 //! touch a file by a path joined by hand: every access goes through the root's capability
 //! directory with a path from `resolve` (host paths appear only in responses and as `git -C`).
 
+pub mod details;
 pub mod files;
 pub mod find;
 pub mod fuzzy;
@@ -39,9 +40,9 @@ pub use find::{
     Symbol, SymbolLocation,
 };
 pub use sandbox::{PathError, ProjectRoot};
-pub use vcs::{
-    PathInfo, Project, ProjectCommands, ProjectDirectory, ProjectIcon, ProjectTime, ProjectVcs, VcsInfo,
-};
+pub use vcs::{PathInfo, ProjectDirectory, VcsInfo};
+
+pub use crate::protocol::project::{Project, ProjectCommands, ProjectIcon, ProjectTime, ProjectVcs};
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::id::{EventId, MessageId, PartId, PermissionId, SessionId};
 use super::permission::{PermissionRequest, Reply};
+use super::project::Project;
 use super::session::{MessageError, MessageInfo, Part, Session, SessionStatus};
 
 /// One event with its id, exactly as a stream sends it: `{"id":"evt_…","type":…,"properties":…}`.
@@ -158,6 +159,8 @@ events! {
     TuiCommandExecute = "tui.command.execute" (TuiCommandExecute),
     TuiToastShow = "tui.toast.show" (TuiToastShow),
     TuiSessionSelect = "tui.session.select" (TuiSessionSelect),
+    /// A user changed a project's name, icon or commands.
+    ProjectUpdated = "project.updated" (Project),
     /// The instance's plugins changed while the server ran (an install, a removal, a trust, a
     /// grant): the tools listed are the ones calls see from now on (wasmcode's own).
     PluginsUpdated = "wasmcode.plugins.updated" (PluginsUpdated),

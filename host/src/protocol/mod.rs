@@ -9,6 +9,7 @@
 pub mod event;
 pub mod id;
 pub mod permission;
+pub mod project;
 pub mod session;
 
 pub use event::{Envelope, Event};

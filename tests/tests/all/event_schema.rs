@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use wasmcode::protocol::Event;
 use wasmcode_tests::fake_llm::{FakeLlm, Reply};
 
-use crate::harness::{Server, SseStream, TestEnv};
+use crate::harness::{Server, SseStream, TestEnv, git};
 
 fn text(prompt: &str) -> Value {
     json!({"parts": [{"type": "text", "text": prompt}]})
@@ -154,6 +154,18 @@ async fn every_event_the_server_sends_is_in_the_documented_union() {
         e["type"] == "wasmcode.plugins.updated"
     })
     .await;
+
+    // The directory becomes a repository, and the project gets a name.
+    git(&env.project, &["init", "-q"]);
+    git(&env.project, &["add", "README.md"]);
+    git(&env.project, &["commit", "-qm", "init"]);
+    let (_, project) = server.get("/project/current").await;
+    let project_id = project["id"].as_str().expect("a project id").to_string();
+    let (status, body) = server
+        .patch(&format!("/project/{project_id}"), json!({"name": "Sample"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    collect(&mut events, &mut seen, |e| e["type"] == "project.updated").await;
 
     // The session goes, then the instance, then every instance.
     let (status, _) = server.delete(&format!("/session/{id}")).await;

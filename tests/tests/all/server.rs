@@ -761,6 +761,86 @@ async fn the_raw_diff_applies_to_another_checkout_exactly_once() {
 }
 
 #[tokio::test]
+async fn a_project_s_name_icon_and_commands_are_updated_and_kept() {
+    let env = TestEnv::new();
+    committed_tree(&env.project);
+    let server = env.serve();
+    let (_, current) = server.get("/project/current").await;
+    let id = current["id"].as_str().expect("an id").to_string();
+    assert!(current.get("name").is_none(), "{current}");
+    let mut events = SseStream::open(&server, "/event", None).await;
+
+    let (status, updated) = server
+        .patch(
+            &format!("/project/{id}"),
+            json!({"name": "Shop", "icon": {"color": "#ff0000"}, "commands": {"start": "npm i"}, "bogus": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (
+            &updated["id"],
+            &updated["name"],
+            &updated["icon"],
+            &updated["commands"]
+        ),
+        (
+            &json!(id),
+            &json!("Shop"),
+            &json!({"color": "#ff0000"}),
+            &json!({"start": "npm i"})
+        ),
+        "{updated}"
+    );
+    assert!(updated["time"]["updated"].as_u64() >= current["time"]["updated"].as_u64());
+    let seen = events.until(|e| e["type"] == "project.updated").await;
+    assert_eq!(seen.last().expect("the event")["properties"]["name"], "Shop");
+
+    // Fields not given stay; the icon's fields change one by one.
+    let (_, again) = server
+        .patch(
+            &format!("/project/{id}"),
+            json!({"icon": {"url": "https://example.com/i.png"}}),
+        )
+        .await;
+    assert_eq!(
+        again["icon"],
+        json!({"url": "https://example.com/i.png", "color": "#ff0000"})
+    );
+    assert_eq!(again["name"], "Shop");
+    let (_, listed) = server.get("/project").await;
+    assert!(
+        listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|p| p["name"] == "Shop"),
+        "{listed}"
+    );
+    drop(events);
+    drop(server);
+
+    // Kept across a restart.
+    let server = env.serve();
+    let (_, current) = server.get("/project/current").await;
+    assert_eq!(
+        (&current["name"], &current["commands"]["start"]),
+        (&json!("Shop"), &json!("npm i"))
+    );
+
+    for (path, body, expected) in [
+        ("/project/0123456789abcdef", json!({"name": "x"}), 404),
+        ("/project/global", json!({"name": "x"}), 404),
+        ("/project/..%2F..%2Fescape", json!({"name": "x"}), 404),
+    ] {
+        let (status, error) = server.patch(path, body).await;
+        assert_eq!(status, expected, "{path}: {error}");
+    }
+    let (status, error) = server.patch(&format!("/project/{id}"), json!({"name": 5})).await;
+    assert_eq!(status, 400, "{error}");
+}
+
+#[tokio::test]
 async fn git_init_makes_the_directory_a_repository_once() {
     let env = TestEnv::new();
     let server = env.serve();
