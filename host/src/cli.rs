@@ -423,7 +423,7 @@ async fn inspect(paths: &Paths, target: &str) -> anyhow::Result<()> {
     };
     let runtime = new_runtime(paths)?;
     let hash = crate::runtime::sha256(&bytes);
-    let (component, _) = runtime.compile(&name, &bytes, &hash).await?;
+    let component = runtime.compile(&name, &bytes, &hash).await?;
     let exports = interface_names(runtime.engine(), &component, true);
     let imports = interface_names(runtime.engine(), &component, false);
     println!("name:    {name}");

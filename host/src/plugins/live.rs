@@ -29,12 +29,6 @@ impl LiveTools {
         }
     }
 
-    pub fn new(registry: ToolRegistry) -> Self {
-        Self {
-            current: Current::new(registry),
-        }
-    }
-
     /// The registry now, once there is one.
     pub async fn current(&self) -> Arc<ToolRegistry> {
         self.current.get().await
@@ -87,12 +81,6 @@ pub struct Current<T> {
 }
 
 impl<T> Current<T> {
-    pub fn new(value: T) -> Self {
-        Self {
-            value: watch::Sender::new(Some(Arc::new(value))),
-        }
-    }
-
     /// None yet: [`Current::get`] waits for the first [`Current::set`].
     pub fn loading() -> Self {
         Self {

@@ -82,12 +82,6 @@ impl CompileCache {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheOutcome {
-    Hit,
-    Compiled,
-}
-
 #[allow(
     unsafe_code,
     reason = "loading precompiled code is unsafe by nature; see the safety note"

@@ -10,9 +10,10 @@ use wasmtime::component::{Component, Linker};
 
 use super::bindings::formatter::FormatterPluginPre;
 use super::bindings::formatter::exports::wasmcode::plugin::formatter::FormatError as WitFormatError;
+use super::capability::SetupError;
 use super::error::LoadError;
 use super::fault::{GuestFault, classify, guest_trap_reason};
-use super::grants::{FsAccess, Grants};
+use super::grants::Grants;
 use super::limits::Limits;
 use super::meter::Metering;
 use super::plugin::{check_export, interface_names, pre_link};
@@ -61,25 +62,11 @@ pub(super) async fn load(
     let pre = FormatterPluginPre::new(instance_pre)
         .map_err(|e| not_a_formatter(format!("an incompatible `formatter` interface ({e:#})")))?;
     let name: Arc<str> = name.into();
-    let grants = Grants {
-        filesystem: FsAccess::None,
-        ..Grants::default()
-    };
     let trapped = |reason: String| LoadError::InstantiateTrap {
         name: name.to_string(),
         reason,
     };
-    let mut store = stores
-        .new_store(StoreSpec {
-            plugin: &name,
-            grants: &grants,
-            limits,
-            metering: Metering::WallClock,
-            project_root: None,
-            sandbox: None,
-            caller: None,
-        })
-        .map_err(|e| trapped(e.0))?;
+    let mut store = new_store(stores, &name, limits).map_err(|e| trapped(e.0))?;
     let instance = pre
         .instantiate_async(&mut store)
         .await
@@ -131,21 +118,7 @@ pub(super) async fn format(
     path: &str,
     content: &str,
 ) -> Result<String, FormatError> {
-    let grants = Grants {
-        filesystem: FsAccess::None,
-        ..Grants::default()
-    };
-    let mut store = stores
-        .new_store(StoreSpec {
-            plugin: &plugin.name,
-            grants: &grants,
-            limits: plugin.limits,
-            metering: Metering::WallClock,
-            project_root: None,
-            sandbox: None,
-            caller: None,
-        })
-        .map_err(|e| FormatError::Fault(e.0))?;
+    let mut store = new_store(stores, &plugin.name, plugin.limits).map_err(|e| FormatError::Fault(e.0))?;
     let fault = |store: &wasmtime::Store<StoreState>, error: &wasmtime::Error| {
         let limits = plugin.limits;
         FormatError::Fault(match classify(error, store.data()) {
@@ -175,4 +148,18 @@ pub(super) async fn format(
         })),
         Err(e) => Err(fault(&store, &e)),
     }
+}
+
+/// A formatter's store: it may reach nothing, and its time limit counts wall-clock time.
+fn new_store(
+    stores: &Stores,
+    plugin: &Arc<str>,
+    limits: Limits,
+) -> Result<wasmtime::Store<StoreState>, SetupError> {
+    stores.new_store(StoreSpec::isolated(
+        plugin,
+        &Grants::nothing(),
+        limits,
+        Metering::WallClock,
+    ))
 }

@@ -31,6 +31,14 @@ pub struct Grants {
 }
 
 impl Grants {
+    /// No directory, no host, no process: what providers, formatters and `describe` run with.
+    pub fn nothing() -> Self {
+        Self {
+            filesystem: FsAccess::None,
+            ..Self::default()
+        }
+    }
+
     pub fn read_only() -> Self {
         Self::default()
     }

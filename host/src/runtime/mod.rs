@@ -43,7 +43,7 @@ use tracing::Instrument;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-pub use cache::{CacheOutcome, ContentHash, sha256};
+pub use cache::{ContentHash, sha256};
 pub use call::{CHANGED_FILES, ToolCall, ToolOutput};
 pub use capability::host_api::{
     BoxFuture, CallHandler, CallInfo, PermissionAsk, PermissionRefusal, RefuseAll,
@@ -182,9 +182,9 @@ impl Runtime {
         name: &str,
         bytes: &[u8],
         hash: &ContentHash,
-    ) -> Result<(Component, CacheOutcome), LoadError> {
+    ) -> Result<Component, LoadError> {
         if let Some(component) = self.cache.cached(&self.engine, hash) {
-            return Ok((component, CacheOutcome::Hit));
+            return Ok(component);
         }
         let _slot = self
             .compiles
@@ -193,16 +193,14 @@ impl Runtime {
             .map_err(|e| plugin::compile_error(name, bytes, e.into()))?;
         // Another load of the same component may have compiled it while this one waited.
         if let Some(component) = self.cache.cached(&self.engine, hash) {
-            return Ok((component, CacheOutcome::Hit));
+            return Ok(component);
         }
         let (engine, cache, owned, hash) = (self.engine.clone(), self.cache.clone(), bytes.to_vec(), *hash);
         let compiled = tokio::task::spawn_blocking(move || cache.compile(&engine, &owned, &hash))
             .await
             .map_err(|e| wasmtime::format_err!("the compile task failed: {e}"))
             .and_then(|result| result);
-        compiled
-            .map(|component| (component, CacheOutcome::Compiled))
-            .map_err(|e| plugin::compile_error(name, bytes, e))
+        compiled.map_err(|e| plugin::compile_error(name, bytes, e))
     }
 
     /// Which kind of plugin `bytes` is, by the interface it exports; compiles it (or reads it from
@@ -213,7 +211,7 @@ impl Runtime {
         bytes: &[u8],
         hash: &ContentHash,
     ) -> Result<PluginKind, LoadError> {
-        let (component, _) = self.compile(name, bytes, hash).await?;
+        let component = self.compile(name, bytes, hash).await?;
         let mut found = String::new();
         for (export, kind) in [
             (TOOL_EXPORT, PluginKind::Tool),
@@ -241,7 +239,7 @@ impl Runtime {
         hash: &ContentHash,
         limits: Limits,
     ) -> Result<FormatterPlugin, LoadError> {
-        let (component, _) = self.compile(name, bytes, hash).await?;
+        let component = self.compile(name, bytes, hash).await?;
         formatter::load(
             &self.engine,
             &self.stores,
@@ -276,7 +274,7 @@ impl Runtime {
         limits: Limits,
         validate: bool,
     ) -> Result<ToolPlugin, LoadError> {
-        let (component, _) = self.compile(name, bytes, hash).await?;
+        let component = self.compile(name, bytes, hash).await?;
         let cached_tools = if validate {
             None
         } else {
@@ -328,22 +326,14 @@ impl Runtime {
         name: &Arc<str>,
         limits: Limits,
     ) -> Result<wasmtime::Store<StoreState>, LoadError> {
-        let grants = Grants {
-            filesystem: FsAccess::None,
-            ..Grants::default()
-        };
+        let grants = Grants::nothing();
         let mut call = CallInfo::plugin_only(name);
         call.tool = "describe".into();
         let handler: Arc<dyn CallHandler> = Arc::new(RefuseAll);
         self.stores
             .new_store(StoreSpec {
-                plugin: name,
-                grants: &grants,
-                limits,
-                metering: Metering::WallClock,
-                project_root: None,
-                sandbox: None,
                 caller: Some((&Arc::new(call), &handler)),
+                ..StoreSpec::isolated(name, &grants, limits, Metering::WallClock)
             })
             .map_err(|e| LoadError::Describe {
                 name: name.to_string(),
@@ -370,7 +360,7 @@ impl Runtime {
         hash: &ContentHash,
         limits: Limits,
     ) -> Result<ProviderPlugin, LoadError> {
-        let (component, _) = self.compile(name, bytes, hash).await?;
+        let component = self.compile(name, bytes, hash).await?;
         provider::load(
             &self.engine,
             &self.stores,

@@ -26,7 +26,7 @@ use super::bindings::provider::{ProviderPlugin as Instance, ProviderPluginIndice
 use super::capability::http::base_url_authority;
 use super::error::{LoadError, ProviderCallError};
 use super::fault::guest_trap_reason;
-use super::grants::{FsAccess, Grants};
+use super::grants::Grants;
 use super::limits::Limits;
 use super::meter::Metering;
 use super::plugin::{check_export, interface_names, pre_link};
@@ -94,7 +94,7 @@ pub(super) async fn load(
         name: name.to_string(),
         reason,
     };
-    let mut store = new_store(stores, &name, limits, &no_grants()).map_err(trapped)?;
+    let mut store = new_store(stores, &name, limits, &Grants::nothing()).map_err(trapped)?;
     pre.instantiate_async(&mut store)
         .await
         .map_err(|e| trapped(guest_trap_reason(&e, store.data())))?;
@@ -128,7 +128,7 @@ async fn list_models(
     plugin: &ProviderPlugin,
     config: &ProviderConfig,
 ) -> Result<Vec<ModelInfo>, ProviderCallError> {
-    let mut store = new_store(stores, &plugin.name, plugin.limits, &no_grants())
+    let mut store = new_store(stores, &plugin.name, plugin.limits, &Grants::nothing())
         .map_err(|reason| not_started(plugin, reason))?;
     let instance = match plugin.pre.instantiate_async(&mut store).await {
         Ok(instance) => instance,
@@ -185,7 +185,7 @@ async fn open(
         })?;
     let grants = Grants {
         http: [authority].into(),
-        ..no_grants()
+        ..Grants::nothing()
     };
     let mut store = new_store(stores, &plugin.name, plugin.limits, &grants)
         .map_err(|reason| not_started(plugin, reason))?;
@@ -225,14 +225,6 @@ async fn instantiate<'a>(
 
 /// What a provider's store may use: no filesystem, no process, and no network unless the caller
 /// adds its base URL's authority.
-fn no_grants() -> Grants {
-    Grants {
-        filesystem: FsAccess::None,
-        http: Default::default(),
-        process: false,
-    }
-}
-
 /// A store for one provider call (or one whole stream): its deadline counts guest code only.
 fn new_store(
     stores: &Stores,
@@ -241,15 +233,7 @@ fn new_store(
     grants: &Grants,
 ) -> Result<wasmtime::Store<StoreState>, String> {
     stores
-        .new_store(StoreSpec {
-            plugin,
-            grants,
-            limits,
-            metering: Metering::GuestCode,
-            project_root: None,
-            sandbox: None,
-            caller: None,
-        })
+        .new_store(StoreSpec::isolated(plugin, grants, limits, Metering::GuestCode))
         .map_err(|e| e.0)
 }
 

@@ -59,6 +59,21 @@ pub struct StoreSpec<'a> {
     pub caller: Option<(&'a Arc<CallInfo>, &'a Arc<dyn CallHandler>)>,
 }
 
+impl<'a> StoreSpec<'a> {
+    /// A store outside any project, with nobody to ask: a provider's, a formatter's.
+    pub fn isolated(plugin: &'a Arc<str>, grants: &'a Grants, limits: Limits, metering: Metering) -> Self {
+        Self {
+            plugin,
+            grants,
+            limits,
+            metering,
+            project_root: None,
+            sandbox: None,
+            caller: None,
+        }
+    }
+}
+
 /// Builds stores: the engine and the capabilities' runtime-wide parts.
 pub struct Stores {
     engine: Engine,
