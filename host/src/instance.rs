@@ -260,7 +260,7 @@ impl Instances {
     /// Loads a new instance's plugins in the background. The instance answers what needs no
     /// plugin at once (files, sessions, configuration); a turn, a tool list or a formatting waits
     /// for its tools or formatters. On a first run this is what compiles the components.
-    fn load_plugins(&self, instance: &Arc<Instance>) {
+    fn start_plugin_load(&self, instance: &Arc<Instance>) {
         // Taken before the instance is shared, so no reload can run ahead of this first load.
         let first = instance.plugin_loads.clone().try_lock_owned();
         let (runtime, paths, instance) = (self.runtime.clone(), self.paths.clone(), instance.clone());
@@ -340,7 +340,7 @@ impl Instances {
     }
 
     /// The instance of `directory`, created on first use (its configuration read; its plugins
-    /// then load in the background, see [`Instances::load_plugins`]).
+    /// then load in the background, see [`Instances::start_plugin_load`]).
     pub async fn get(&self, requested: &Path) -> Result<Arc<Instance>, InstanceError> {
         if let Some(instance) = self.by_spelling(requested) {
             return Ok(instance);
@@ -352,7 +352,7 @@ impl Instances {
             Some(instance) => instance.clone(),
             None => {
                 let instance = Arc::new(self.create(directory.clone()).await?);
-                self.load_plugins(&instance);
+                self.start_plugin_load(&instance);
                 live.insert(directory, instance.clone());
                 instance
             }

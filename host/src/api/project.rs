@@ -176,12 +176,7 @@ pub async fn update(
     let stored = blocking(move || details.update(&id, change, crate::protocol::now_ms()))
         .await?
         .map_err(|e| ApiError::internal(format!("cannot store the project's details: {e}")))?;
-    project.name = stored.name;
-    project.icon = stored.icon;
-    project.commands = stored.commands;
-    if let Some(updated) = stored.updated {
-        project.time.updated = updated;
-    }
+    stored.apply_to(&mut project);
     // Every instance of the project tells its clients.
     for (instance, of) in &live {
         if of.id == project.id {

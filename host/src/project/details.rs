@@ -24,6 +24,18 @@ pub struct ProjectDetails {
     pub updated: Option<u64>,
 }
 
+impl ProjectDetails {
+    /// Puts these details on `project` (its last update is the later of the two).
+    pub fn apply_to(self, project: &mut Project) {
+        project.name = self.name;
+        project.icon = self.icon;
+        project.commands = self.commands;
+        if let Some(updated) = self.updated {
+            project.time.updated = project.time.updated.max(updated);
+        }
+    }
+}
+
 /// `PATCH /project/{projectID}`'s body: what is given changes, the rest stays; the icon's and the
 /// commands' fields change one by one.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -95,13 +107,7 @@ impl DetailsStore {
 
     /// `project` with its stored details.
     pub fn fill(&self, project: &mut Project) {
-        let details = self.get(&project.id);
-        project.name = details.name;
-        project.icon = details.icon;
-        project.commands = details.commands;
-        if let Some(updated) = details.updated {
-            project.time.updated = project.time.updated.max(updated);
-        }
+        self.get(&project.id).apply_to(project);
     }
 
     /// The file of project `id`: ids are commit hashes or `global`, so anything else (a path, a

@@ -7,10 +7,9 @@
 //! top, as `/vcs/status` reports them. Every function runs `git` synchronously: call them from a
 //! blocking task.
 
-use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -139,13 +138,8 @@ pub fn apply(dir: &Path, patch: &str) -> Result<(), ApplyError> {
     if vcs::toplevel(dir).is_none() {
         return Err(ApplyError::NonGit);
     }
-    let child = Command::new("git")
-        .arg("-C")
-        .arg(dir)
+    let child = vcs::git_command(dir)
         .args(["apply", "--whitespace=nowarn", "-"])
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -224,15 +218,10 @@ fn untracked(dir: &Path) -> Vec<String> {
 /// A new file's patch: `git diff --no-index /dev/null <file>`, run at the repository's top. Git
 /// exits 1 when the two differ, which is the point here.
 fn no_index(top: &Path, options: &[&str], file: &str) -> Option<Vec<u8>> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(top)
-        .args(["-c", "core.quotepath=false", "diff", "--no-index"])
+    let output = vcs::git_command(top)
+        .args(["diff", "--no-index"])
         .args(options)
-        .args([OsStr::new("--"), OsStr::new("/dev/null"), OsStr::new(file)])
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
+        .args(["--", "/dev/null", file])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()

@@ -48,21 +48,29 @@ pub struct PathInfo {
 /// The project ID the reference uses outside git.
 pub const GLOBAL_PROJECT_ID: &str = "global";
 
-/// Runs `git -C <dir> <args>` without a shell, a terminal prompt or optional locks; stdout when
-/// it exits 0, `None` when it fails or git is missing.
+/// `git -C <dir>`, run without a shell, a terminal prompt, optional locks or the fsmonitor, with
+/// paths unquoted and messages in English; stdin and stderr are the caller's to set.
+pub(crate) fn git_command(dir: &Path) -> Command {
+    let mut command = Command::new("git");
+    command
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "core.fsmonitor=false", "-c", "core.quotepath=false"])
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C");
+    command
+}
+
+/// Runs `git -C <dir> <args>` ([`git_command`]); stdout when it exits 0, `None` when it fails or
+/// git is missing.
 pub(crate) fn git<I, S>(dir: &Path, args: I) -> Option<Vec<u8>>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "core.fsmonitor=false", "-c", "core.quotepath=false"])
+    let output = git_command(dir)
         .args(args)
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
