@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{TestEnv, git};
+use crate::harness::{TestEnv, git, install_once};
 
 fn clients_source() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
@@ -13,23 +13,16 @@ fn clients_source() -> PathBuf {
 /// `tests/clients/` installed with npm into a directory beside the build, once per version of
 /// its package.json.
 fn installed_clients() -> PathBuf {
-    // Tests run in parallel; one npm install at a time.
-    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _installing = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // The scripts are copied every run, while no other test reads them.
+    static COPYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _copying = COPYING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = crate::harness::build_dir().join("npm-clients");
     let manifest = std::fs::read(clients_source().join("package.json")).expect("tests/clients/package.json");
-    let marker = dir.join(format!(
-        ".installed-{}",
-        hex::encode(&wasmcode::runtime::sha256(&manifest)[..8])
-    ));
-    // The marker says an install finished; the files say it is still whole.
     let whole = [
         "node_modules/@opencode-ai/sdk/package.json",
         "node_modules/.bin/opencode",
-    ]
-    .iter()
-    .all(|file| dir.join(file).exists());
-    if !marker.exists() || !whole {
+    ];
+    install_once(&dir, &manifest, &whole, || {
         std::fs::create_dir_all(&dir).expect("npm dir");
         std::fs::write(dir.join("package.json"), &manifest).expect("package.json");
         let status = Command::new("npm")
@@ -40,9 +33,8 @@ fn installed_clients() -> PathBuf {
             status.is_ok_and(|s| s.success()),
             "npm install of OpenCode's clients failed (needs node and npm)"
         );
-        std::fs::write(&marker, "").expect("marker");
-    }
-    // The scripts run from the install so their imports resolve; they are copied every run.
+    });
+    // The scripts run from the install so their imports resolve.
     for script in ["checks.mjs", "sdk-smoke.mjs", "sdk-sessions.mjs"] {
         std::fs::copy(clients_source().join(script), dir.join(script)).expect("copy script");
     }

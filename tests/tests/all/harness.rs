@@ -35,6 +35,25 @@ pub fn build_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
+/// Runs `install` (which fills `dir`) unless an install for the same `key` finished there and
+/// the files of `whole` (relative to `dir`) are all still present. The marker names the key, so a
+/// changed pin reinstalls. Tests run in parallel: one install at a time.
+pub fn install_once(dir: &Path, key: &[u8], whole: &[&str], install: impl FnOnce()) {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let marker = dir.join(format!(
+        ".installed-{}",
+        hex::encode(&wasmcode::runtime::sha256(key)[..8])
+    ));
+    if marker.exists() && whole.iter().all(|file| dir.join(file).exists()) {
+        return;
+    }
+    install();
+    std::fs::write(&marker, "").expect("the install marker");
+}
+
 /// One plugin runtime for the whole test binary, as in the server.
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -125,6 +144,22 @@ impl TestEnv {
             .args(args)
             .output()
             .expect("the wasmcode binary runs")
+    }
+
+    /// `wasmcode plugin install <component> --name <name>`, which must succeed and say it
+    /// installed a `kind` plugin.
+    pub fn install_plugin(&self, component: &Path, name: &str, kind: &str) {
+        let output = self.run(&["plugin", "install", &component.to_string_lossy(), "--name", name]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("installed {kind} plugin `{name}`")),
+            "{stdout}"
+        );
     }
 
     /// Starts `wasmcode serve` on a free port and waits until it answers.
@@ -360,6 +395,16 @@ pub fn git(project: &Path, args: &[&str]) {
         .status()
         .expect("git runs");
     assert!(status.success(), "git {args:?}");
+}
+
+/// The texts of a message as `POST /session/{id}/message` answers it, in order.
+pub fn answer_texts(answer: &serde_json::Value) -> Vec<&str> {
+    answer["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .filter_map(|p| p["text"].as_str())
+        .collect()
 }
 
 /// An SSE message: its `id:` line (if any) and its `data:` JSON.

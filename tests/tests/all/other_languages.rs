@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use wasmcode_tests::fake_llm::{FakeLlm, Reply};
 
-use crate::harness::{Server, TestEnv, build_dir};
+use crate::harness::{Server, TestEnv, answer_texts, build_dir, install_once};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -56,16 +56,10 @@ fn run(command: &mut Command, what: &str) {
 /// componentize-py, pinned by the Python examples' `requirements.txt`, in a virtualenv made once
 /// per version of that file.
 fn componentize_py() -> PathBuf {
-    static INSTALLING: Mutex<()> = Mutex::new(());
-    let _installing = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let requirements = examples().join("provider-openai-py/requirements.txt");
     let venv = build_dir().join("componentize-py-venv");
-    let bin = venv.join("bin/componentize-py");
-    let marker = venv.join(format!(
-        ".installed-{}",
-        fingerprint(std::slice::from_ref(&requirements))
-    ));
-    if !marker.exists() || !bin.exists() {
+    let key = std::fs::read(&requirements).expect("requirements.txt");
+    install_once(&venv, &key, &["bin/componentize-py"], || {
         run(
             Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv),
             "python3 -m venv (the Python plugin tests need Python 3)",
@@ -76,24 +70,17 @@ fn componentize_py() -> PathBuf {
                 .arg(&requirements),
             "pip install componentize-py",
         );
-        std::fs::write(&marker, "").expect("marker");
-    }
-    bin
+    });
+    venv.join("bin/componentize-py")
 }
 
 /// componentize-js, pinned by the JavaScript example's `package.json`, installed with npm once per
 /// version of that file.
 fn componentize_js() -> PathBuf {
-    static INSTALLING: Mutex<()> = Mutex::new(());
-    let _installing = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let manifest = examples().join("provider-openai-js/package.json");
     let dir = build_dir().join("componentize-js");
-    let bin = dir.join("node_modules/.bin/componentize-js");
-    let marker = dir.join(format!(
-        ".installed-{}",
-        fingerprint(std::slice::from_ref(&manifest))
-    ));
-    if !marker.exists() || !bin.exists() {
+    let key = std::fs::read(&manifest).expect("package.json");
+    install_once(&dir, &key, &["node_modules/.bin/componentize-js"], || {
         std::fs::create_dir_all(&dir).expect("npm dir");
         std::fs::copy(&manifest, dir.join("package.json")).expect("package.json");
         run(
@@ -102,9 +89,8 @@ fn componentize_js() -> PathBuf {
                 .current_dir(&dir),
             "npm install componentize-js (needs node and npm)",
         );
-        std::fs::write(&marker, "").expect("marker");
-    }
-    bin
+    });
+    dir.join("node_modules/.bin/componentize-js")
 }
 
 /// An example's component, built unless a build of the same sources (and WIT) is already there.
@@ -156,20 +142,6 @@ fn javascript_component(example: &str, source: &str, world: &str) -> PathBuf {
     })
 }
 
-fn install(env: &TestEnv, component: &Path, name: &str, kind: &str) {
-    let output = env.run(&["plugin", "install", &component.to_string_lossy(), "--name", name]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains(&format!("installed {kind} plugin `{name}`")),
-        "{stdout}"
-    );
-}
-
 fn provider_block(llm: &FakeLlm, plugin: &str) -> Value {
     json!({
         "provider": {"poly": {
@@ -182,20 +154,11 @@ fn provider_block(llm: &FakeLlm, plugin: &str) -> Value {
     })
 }
 
-fn texts(answer: &Value) -> Vec<&str> {
-    answer["parts"]
-        .as_array()
-        .expect("parts")
-        .iter()
-        .filter_map(|p| p["text"].as_str())
-        .collect()
-}
-
 /// A session turn and a `/v1/chat` turn, each with a tool call, through the installed provider
 /// `plugin`; a 429 on the way is retried after the provider reported its `retry-after-ms`.
 async fn a_provider_plugin_drives_tool_turns(component: &Path, plugin: &str) {
     let env = TestEnv::new();
-    install(&env, component, plugin, "provider");
+    env.install_plugin(component, plugin, "provider");
     env.write("hello.txt", "hello from the project\n");
     let llm = FakeLlm::start().await;
     llm.push(Reply::status(429).retry_after_ms(50));
@@ -233,7 +196,7 @@ async fn a_provider_plugin_drives_tool_turns(component: &Path, plugin: &str) {
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["info"]["providerID"], "poly", "{answer}");
-    assert_eq!(texts(&answer), ["It says hello."], "{answer}");
+    assert_eq!(answer_texts(&answer), ["It says hello."], "{answer}");
     assert_eq!(answer["info"]["tokens"]["input"], 340, "{answer}");
     let tool = server.last_tool_part(id).await;
     assert_eq!(tool["state"]["status"], "completed", "{tool}");
@@ -340,7 +303,7 @@ async fn write_in_a_turn(server: &Server, llm: &FakeLlm, path: &str, content: &s
         )
         .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(texts(&answer), ["Written."], "{answer}");
+    assert_eq!(answer_texts(&answer), ["Written."], "{answer}");
     server.last_tool_part(id).await
 }
 
@@ -348,7 +311,7 @@ async fn write_in_a_turn(server: &Server, llm: &FakeLlm, path: &str, content: &s
 async fn a_python_formatter_formats_what_the_agent_writes() {
     let component = python_component("formatter-ini-py", "formatter-plugin");
     let env = TestEnv::new();
-    install(&env, &component, "ini", "formatter");
+    env.install_plugin(&component, "ini", "formatter");
     let llm = FakeLlm::start().await;
     env.write(
         "opencode.json",

@@ -1,7 +1,7 @@
 //! `wasmcode plugin ...`: a third-party tool built with the SDK installs and is served; broken
 //! components are refused with a message that says what is wrong; project plugins wait for trust.
 
-use crate::harness::TestEnv;
+use crate::harness::{TestEnv, answer_texts};
 use serde_json::json;
 use wasmcode_tests::fake_llm::{FakeLlm, Reply};
 use wasmcode_tests::guests;
@@ -216,13 +216,7 @@ fn install_openai_as(env: &TestEnv, name: &str) {
     let embedded =
         wasmcode::plugins::first_party::provider("openai").expect("the openai provider is embedded");
     std::fs::write(&component, embedded.bytes).expect("write component");
-    let output = env.run(&["plugin", "install", &component.to_string_lossy(), "--name", name]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let text = stdout(&output);
-    assert!(
-        text.contains(&format!("installed provider plugin `{name}`")),
-        "{text}"
-    );
+    env.install_plugin(&component, name, "provider");
 }
 
 fn provider_config(url: &str, plugin: &str) -> serde_json::Value {
@@ -272,13 +266,7 @@ async fn an_installed_provider_runs_the_models_of_a_block_naming_it() {
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["info"]["providerID"], "mine", "{answer}");
-    let text: Vec<&str> = answer["parts"]
-        .as_array()
-        .expect("parts")
-        .iter()
-        .filter_map(|p| p["text"].as_str())
-        .collect();
-    assert_eq!(text, ["It says hello."], "{answer}");
+    assert_eq!(answer_texts(&answer), ["It says hello."], "{answer}");
     let tool = server.last_tool_part(id).await;
     assert_eq!(tool["state"]["status"], "completed", "{tool}");
     assert!(

@@ -10,12 +10,10 @@ use crate::harness::TestEnv;
 
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
-/// A virtualenv with schemathesis, made once per build directory.
+/// A virtualenv with schemathesis, made once per build directory and pin.
 fn schemathesis() -> PathBuf {
     let venv = crate::harness::build_dir().join("schemathesis-venv");
-    let bin = venv.join("bin").join("schemathesis");
-    let marker = venv.join(SCHEMATHESIS);
-    if !marker.exists() {
+    crate::harness::install_once(&venv, SCHEMATHESIS.as_bytes(), &["bin/schemathesis"], || {
         let created = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
         assert!(
             created.is_ok_and(|s| s.success()),
@@ -29,9 +27,8 @@ fn schemathesis() -> PathBuf {
             installed.is_ok_and(|s| s.success()),
             "pip install {SCHEMATHESIS} failed"
         );
-        std::fs::write(&marker, "").expect("marker");
-    }
-    bin
+    });
+    venv.join("bin").join("schemathesis")
 }
 
 #[tokio::test]

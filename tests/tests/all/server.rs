@@ -546,23 +546,40 @@ async fn config_is_read_and_patched_in_the_project_file() {
     assert_eq!(response.status().as_u16(), 400);
 }
 
-/// The same working tree as measured on the reference (OpenCode 1.18.33): what it answered.
-#[tokio::test]
-async fn vcs_status_lists_the_changes_as_the_reference_does() {
+/// The files every `/vcs` test starts from, committed, in `dir`.
+fn committed_tree(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("src")).expect("dirs");
+    for (file, content) in [
+        ("a.txt", "a\nb\nc\n"),
+        ("gone.txt", "x\n"),
+        ("src/keep.txt", "k\n"),
+    ] {
+        std::fs::write(dir.join(file), content).expect("write");
+    }
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-qm", "init"]);
+}
+
+/// A project over [`committed_tree`] with a change of each kind: a file modified, one deleted,
+/// one untracked, one staged, and an untracked binary file.
+fn changed_tree() -> TestEnv {
     let env = TestEnv::new();
     std::fs::remove_file(env.project.join("hello.txt")).expect("remove");
-    env.write("a.txt", "a\nb\nc\n");
-    env.write("gone.txt", "x\n");
-    env.write("src/keep.txt", "k\n");
-    git(&env.project, &["init", "-q"]);
-    git(&env.project, &["add", "."]);
-    git(&env.project, &["commit", "-qm", "init"]);
+    committed_tree(&env.project);
     env.write("a.txt", "a\nB\nc\nd\n");
     std::fs::remove_file(env.project.join("gone.txt")).expect("remove");
     env.write("new.txt", "n1\nn2\n");
     env.write("src/staged.txt", "staged\n");
     git(&env.project, &["add", "src/staged.txt"]);
     std::fs::write(env.project.join("blob.bin"), b"bin\0ary").expect("write");
+    env
+}
+
+/// The same working tree as measured on the reference (OpenCode 1.18.33): what it answered.
+#[tokio::test]
+async fn vcs_status_lists_the_changes_as_the_reference_does() {
+    let env = changed_tree();
     let server = env.serve();
 
     let (status, changes) = server.get("/vcs/status").await;
@@ -589,32 +606,9 @@ async fn vcs_status_lists_the_changes_as_the_reference_does() {
     );
 }
 
-/// The files every `/vcs` diff test starts from, committed, in `dir`.
-fn committed_tree(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir.join("src")).expect("dirs");
-    for (file, content) in [
-        ("a.txt", "a\nb\nc\n"),
-        ("gone.txt", "x\n"),
-        ("src/keep.txt", "k\n"),
-    ] {
-        std::fs::write(dir.join(file), content).expect("write");
-    }
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "-qm", "init"]);
-}
-
 #[tokio::test]
 async fn vcs_diff_gives_each_changed_file_its_patch_and_counts() {
-    let env = TestEnv::new();
-    std::fs::remove_file(env.project.join("hello.txt")).expect("remove");
-    committed_tree(&env.project);
-    env.write("a.txt", "a\nB\nc\nd\n");
-    std::fs::remove_file(env.project.join("gone.txt")).expect("remove");
-    env.write("new.txt", "n1\nn2\n");
-    env.write("src/staged.txt", "staged\n");
-    git(&env.project, &["add", "src/staged.txt"]);
-    std::fs::write(env.project.join("blob.bin"), b"bin\0ary").expect("write");
+    let env = changed_tree();
     let server = env.serve();
 
     let (status, diffs) = server.get("/vcs/diff?mode=git").await;

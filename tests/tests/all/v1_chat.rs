@@ -25,6 +25,24 @@ fn project(llm: &FakeLlm, extra: Value) -> TestEnv {
     env
 }
 
+/// Runs `tests/clients/<script>` with node against `server`, with one more argument.
+async fn node(script: &str, server: &Server, argument: &str) -> std::process::Output {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join(script);
+    let (base, argument) = (server.base.clone(), argument.to_string());
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .arg(base)
+            .arg(argument)
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("node runs")
+}
+
 fn user(text: &str) -> Value {
     json!({"messages": [{"role": "user", "content": text}]})
 }
@@ -422,18 +440,7 @@ async fn a_page_on_another_allowed_origin_streams_with_fetch() {
                                                         "headers": ["Content-Type", "Authorization"]}}}),
     );
     let server = env.serve();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/v1-stream.mjs");
-    let (base, script) = (server.base.clone(), script.display().to_string());
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(script)
-            .arg(base)
-            .arg(origin)
-            .output()
-    })
-    .await
-    .expect("joined")
-    .expect("node runs");
+    let output = node("v1-stream.mjs", &server, origin).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && stdout.contains("text: def quicksort") && stdout.contains("done"),
@@ -507,18 +514,7 @@ async fn the_seed_s_client_works_as_the_seed_shows() {
     );
     env.write("src/index.ts", "export const answer = 42;\n");
     let server = env.serve();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/seed-client.mjs");
-    let (base, script) = (server.base.clone(), script.display().to_string());
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(script)
-            .arg(base)
-            .arg("seed-token")
-            .output()
-    })
-    .await
-    .expect("joined")
-    .expect("node runs");
+    let output = node("seed-client.mjs", &server, "seed-token").await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && stdout.ends_with("done\n"),
