@@ -206,6 +206,7 @@ async fn serve(paths: Paths, environment: Arc<Environment>, args: ServeArgs) -> 
             }
         });
     }
+    let instances_at_exit = instances.clone();
     let state = AppState {
         instances,
         sessions,
@@ -220,8 +221,16 @@ async fn serve(paths: Paths, environment: Arc<Environment>, args: ServeArgs) -> 
     };
     // Tests and scripts read this line to learn the port.
     println!("wasmcode server listening on http://{local}");
+    // On the signal, the terminals (and the programs in them) close first: their sockets would
+    // otherwise keep the graceful shutdown waiting.
+    let stopping = async move {
+        shutdown_signal().await;
+        for instance in instances_at_exit.live().await {
+            instance.terminals.close_all();
+        }
+    };
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stopping)
         .await?;
     Ok(())
 }

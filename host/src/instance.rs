@@ -30,6 +30,7 @@ use crate::protocol::event::{Empty, InstanceDisposed, PluginsUpdated};
 use crate::provider::{AuthStore, ProviderEnv, ProviderSet};
 use crate::runtime::{CHANGED_FILES, Runtime};
 use crate::sandbox::{Sandbox, SandboxMode, Support};
+use crate::terminal::Terminals;
 use crate::tui::TuiQueue;
 
 /// One project directory's state.
@@ -70,6 +71,8 @@ pub struct Instance {
     pub worktree: PathBuf,
     /// How the commands run in this project are confined.
     pub sandbox: Arc<Sandbox>,
+    /// The terminals open in this directory (`/pty`).
+    pub terminals: Terminals,
     /// The directory's device and inode: what a requested spelling must still lead to.
     identity: DirIdentity,
 }
@@ -448,6 +451,7 @@ impl Instances {
         )
         .map_err(|e| InstanceError::Sandbox(e.to_string()))?;
         report_sandbox(&directory, &sandbox);
+        let sandbox = Arc::new(sandbox);
         let project_id = project.clone().unwrap_or_else(|| "global".into());
         let bus = Bus::forwarding(
             self.bus_options,
@@ -476,6 +480,12 @@ impl Instances {
         }
         let tree = TreeCache::new(root.clone(), watcher.clone());
         let index = SearchIndex::new(root.clone(), watcher);
+        let terminals = Terminals::new(
+            directory.clone(),
+            bus.clone(),
+            sandbox.clone(),
+            self.environment.var("SHELL").map(String::from),
+        );
         Ok(Instance {
             directory,
             config,
@@ -493,7 +503,8 @@ impl Instances {
             providers: Arc::new(providers),
             project_id,
             worktree,
-            sandbox: Arc::new(sandbox),
+            terminals,
+            sandbox,
             identity,
         })
     }
@@ -528,6 +539,7 @@ impl Instances {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|_, live| !Arc::ptr_eq(live, instance));
+        instance.terminals.close_all();
         instance
             .bus
             .publish(Event::ServerInstanceDisposed(InstanceDisposed {

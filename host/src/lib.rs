@@ -6,7 +6,7 @@
 //!
 //! Layers, each importing only from those below it:
 //! `cli → server → api → session → instance → {plugins, provider, llm, agent, permission, config,
-//! tui} → {runtime, project, bus, store, protocol} → sandbox` (see `docs/architecture.md`).
+//! tui, terminal} → {runtime, project, bus, store, protocol} → sandbox` (see `docs/architecture.md`).
 
 pub mod agent;
 pub mod api;
@@ -28,6 +28,7 @@ pub mod sandbox;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod terminal;
 pub mod tui;
 
 /// The version reported by `/global/health`.

@@ -17,6 +17,7 @@ pub mod instance;
 pub mod permission;
 pub mod project;
 pub mod provider;
+pub mod pty;
 pub mod sandbox;
 pub mod session;
 pub mod tool;
@@ -79,6 +80,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(app::routes())
         .merge(tui::routes())
         .merge(tool::routes())
+        .merge(pty::routes())
         .merge(sandbox::routes())
         .merge(v1::routes())
         .merge(unimplemented::routes())

@@ -16,6 +16,7 @@ use utoipa::{PartialSchema, ToSchema};
 use super::id::{EventId, MessageId, PartId, PermissionId, SessionId};
 use super::permission::{PermissionRequest, Reply};
 use super::project::Project;
+use super::pty::{PtyChanged, PtyExited, PtyRef};
 use super::session::{MessageError, MessageInfo, Part, Session, SessionStatus};
 
 /// One event with its id, exactly as a stream sends it: `{"id":"evt_…","type":…,"properties":…}`.
@@ -161,6 +162,14 @@ events! {
     TuiSessionSelect = "tui.session.select" (TuiSessionSelect),
     /// A user changed a project's name, icon or commands.
     ProjectUpdated = "project.updated" (Project),
+    /// A terminal was opened.
+    PtyCreated = "pty.created" (PtyChanged),
+    /// A terminal's title or size changed.
+    PtyUpdated = "pty.updated" (PtyChanged),
+    /// A terminal's program ended.
+    PtyExited = "pty.exited" (PtyExited),
+    /// A terminal was closed (removed, or its program ended).
+    PtyDeleted = "pty.deleted" (PtyRef),
     /// The instance's plugins changed while the server ran (an install, a removal, a trust, a
     /// grant): the tools listed are the ones calls see from now on (wasmcode's own).
     PluginsUpdated = "wasmcode.plugins.updated" (PluginsUpdated),

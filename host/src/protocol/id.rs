@@ -264,6 +264,10 @@ id_type!(
     PermissionId, "per", "permission request", ascending
 );
 id_type!(
+    /// A terminal: `pty_`, in creation order.
+    PtyId, "pty", "terminal", ascending
+);
+id_type!(
     /// An event: `evt_`, in publication order.
     EventId, "evt", "event", ascending
 );

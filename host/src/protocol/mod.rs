@@ -10,7 +10,8 @@ pub mod event;
 pub mod id;
 pub mod permission;
 pub mod project;
+pub mod pty;
 pub mod session;
 
 pub use event::{Envelope, Event};
-pub use id::{EventId, Identifier, InvalidId, MessageId, PartId, PermissionId, SessionId, now_ms};
+pub use id::{EventId, Identifier, InvalidId, MessageId, PartId, PermissionId, PtyId, SessionId, now_ms};

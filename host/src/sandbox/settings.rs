@@ -19,7 +19,7 @@ pub struct SandboxSettings {
     /// More paths a command may use, by path (`~/` is the user's home, a relative path is the
     /// project's): `"read"` (read and execute) or `"write"` (read, write and execute).
     pub allow: BTreeMap<String, Access>,
-    /// `true` confines the user's own commands (`POST /session/{id}/shell`) too: for servers
+    /// `true` confines the user's own commands (`POST /session/{id}/shell`, terminals) too: for servers
     /// shared with people who should not have the server's rights.
     pub shell: bool,
 }

@@ -172,8 +172,30 @@ pub fn is_loopback_addr(addr: &std::net::SocketAddr) -> bool {
     addr.ip().is_loopback()
 }
 
-fn is_state_changing(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+/// Whether a request may change state: every method but the safe ones, and a WebSocket handshake
+/// (a terminal's socket types into a shell), which a browser sends as a GET from any page.
+fn is_state_changing(method: &Method, headers: &HeaderMap) -> bool {
+    let websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    websocket || !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A terminal connect carrying a ticket (`/pty/{id}/connect?ticket=…`): a browser's WebSocket
+/// cannot send credentials, so the ticket stands for them and the handler checks it.
+fn carries_terminal_ticket(uri: &axum::http::Uri) -> bool {
+    let mut segments = uri.path().trim_start_matches('/').split('/');
+    let is_connect = matches!(
+        (segments.next(), segments.next(), segments.next(), segments.next()),
+        (Some("pty"), Some(id), Some("connect"), None) if !id.is_empty()
+    );
+    is_connect
+        && uri
+            .query()
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .any(|pair| pair.strip_prefix("ticket=").is_some_and(|t| !t.is_empty()))
 }
 
 pub async fn layer(
@@ -205,7 +227,10 @@ pub async fn layer(
             "ForbiddenError",
             "Host header does not name this server (possible DNS rebinding); use localhost or 127.0.0.1",
         ))
-    } else if origin.is_some() && allowed_origin.is_none() && is_state_changing(request.method()) {
+    } else if origin.is_some()
+        && allowed_origin.is_none()
+        && is_state_changing(request.method(), request.headers())
+    {
         Some(ApiError::new(
             StatusCode::FORBIDDEN,
             "ForbiddenError",
@@ -214,7 +239,10 @@ pub async fn layer(
                 origin.as_deref().unwrap_or_default()
             ),
         ))
-    } else if policy.has_credentials() && !policy.credentials_ok(request.headers(), request.uri().query()) {
+    } else if policy.has_credentials()
+        && !carries_terminal_ticket(request.uri())
+        && !policy.credentials_ok(request.headers(), request.uri().query())
+    {
         Some(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "UnauthorizedError",

@@ -319,12 +319,6 @@ fn shape(path: &str) -> String {
 
 /// Operations of the SDK not served yet, by the issue that brings them (15: terminals and MCP).
 const NOT_SERVED_YET: &[(&str, &str)] = &[
-    ("GET", "/pty"),
-    ("POST", "/pty"),
-    ("DELETE", "/pty/{}"),
-    ("GET", "/pty/{}"),
-    ("PUT", "/pty/{}"),
-    ("GET", "/pty/{}/connect"),
     ("DELETE", "/mcp/{}/auth"),
     ("POST", "/mcp/{}/auth"),
     ("POST", "/mcp/{}/auth/callback"),

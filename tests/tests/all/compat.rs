@@ -50,12 +50,6 @@ const DIFFERENCES: &[(&str, &str)] = &[
 
 /// Operations not served yet (absent from our `/doc`), and what brings them.
 const NOT_SERVED: &[(&str, &str)] = &[
-    ("pty.list", "terminals come with issue 15"),
-    ("pty.create", "terminals come with issue 15"),
-    ("pty.remove", "terminals come with issue 15"),
-    ("pty.get", "terminals come with issue 15"),
-    ("pty.update", "terminals come with issue 15"),
-    ("pty.connect", "terminals come with issue 15"),
     ("mcp.auth.remove", "MCP servers come with issue 15"),
     ("mcp.auth.start", "MCP servers come with issue 15"),
     ("mcp.auth.callback", "MCP servers come with issue 15"),
@@ -100,6 +94,14 @@ const NOTES: &[(&str, &str)] = &[
     (
         "event.subscribe",
         "adds `id:` lines, `Last-Event-ID` replay and `server.resync`; slow subscribers are cut off",
+    ),
+    (
+        "pty.create",
+        "runs confined to the project when `wasmcode.sandbox.shell` is on; a login shell gets `-l` only when no `args` are given",
+    ),
+    (
+        "pty.connect",
+        "the cursor counts bytes of UTF-8 text (the reference counts UTF-16 units); a socket from a page of another origin is refused",
     ),
     (
         "global.event",

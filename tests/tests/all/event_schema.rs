@@ -167,6 +167,27 @@ async fn every_event_the_server_sends_is_in_the_documented_union() {
     assert_eq!(status, 200, "{body}");
     collect(&mut events, &mut seen, |e| e["type"] == "project.updated").await;
 
+    // A terminal opens, is renamed, ends on its own; another is closed.
+    let (status, pty) = server
+        .post("/pty", json!({"command": "sh", "args": ["-c", "sleep 1"]}))
+        .await;
+    assert_eq!(status, 200, "{pty}");
+    let (status, body) = server
+        .send(
+            reqwest::Method::PUT,
+            &format!("/pty/{}", pty["id"].as_str().expect("a pty id")),
+            Some(json!({"title": "short"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    collect(&mut events, &mut seen, |e| e["type"] == "pty.deleted").await;
+    let (_, pty) = server.post("/pty", json!({"command": "sh"})).await;
+    let (status, _) = server
+        .delete(&format!("/pty/{}", pty["id"].as_str().expect("a pty id")))
+        .await;
+    assert_eq!(status, 200);
+    collect(&mut events, &mut seen, |e| e["type"] == "pty.deleted").await;
+
     // The session goes, then the instance, then every instance.
     let (status, _) = server.delete(&format!("/session/{id}")).await;
     assert_eq!(status, 200);

@@ -19,5 +19,6 @@ mod schemathesis;
 mod security;
 mod server;
 mod sessions;
+mod terminals;
 mod tools;
 mod v1_chat;
