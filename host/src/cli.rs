@@ -221,12 +221,13 @@ async fn serve(paths: Paths, environment: Arc<Environment>, args: ServeArgs) -> 
     };
     // Tests and scripts read this line to learn the port.
     println!("wasmcode server listening on http://{local}");
-    // On the signal, the terminals (and the programs in them) close first: their sockets would
-    // otherwise keep the graceful shutdown waiting.
+    // On the signal, the terminals (and the programs in them) and the MCP servers close first:
+    // terminal sockets would otherwise keep the graceful shutdown waiting.
     let stopping = async move {
         shutdown_signal().await;
         for instance in instances_at_exit.live().await {
             instance.terminals.close_all();
+            instance.mcp.close_all();
         }
     };
     axum::serve(listener, app)

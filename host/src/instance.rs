@@ -16,6 +16,7 @@ use crate::agent::Agent;
 use crate::bus::{Bus, BusOptions, GlobalBus};
 use crate::config::Config;
 use crate::environment::Environment;
+use crate::mcp::McpServers;
 use crate::paths::Paths;
 use crate::permission::Ruleset;
 use crate::plugins::formatters::{Formatted, FormatterSet};
@@ -73,6 +74,8 @@ pub struct Instance {
     pub sandbox: Arc<Sandbox>,
     /// The terminals open in this directory (`/pty`).
     pub terminals: Terminals,
+    /// The MCP servers of the configuration and those added since (`/mcp`).
+    pub mcp: McpServers,
     /// The directory's device and inode: what a requested spelling must still lead to.
     identity: DirIdentity,
 }
@@ -486,6 +489,7 @@ impl Instances {
             sandbox.clone(),
             self.environment.var("SHELL").map(String::from),
         );
+        let mcp = McpServers::start(directory.clone(), bus.clone(), sandbox.clone(), &config.raw);
         Ok(Instance {
             directory,
             config,
@@ -504,6 +508,7 @@ impl Instances {
             project_id,
             worktree,
             terminals,
+            mcp,
             sandbox,
             identity,
         })
@@ -540,6 +545,7 @@ impl Instances {
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|_, live| !Arc::ptr_eq(live, instance));
         instance.terminals.close_all();
+        instance.mcp.close_all();
         instance
             .bus
             .publish(Event::ServerInstanceDisposed(InstanceDisposed {

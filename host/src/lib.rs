@@ -6,7 +6,7 @@
 //!
 //! Layers, each importing only from those below it:
 //! `cli → server → api → session → instance → {plugins, provider, llm, agent, permission, config,
-//! tui, terminal} → {runtime, project, bus, store, protocol} → sandbox` (see `docs/architecture.md`).
+//! tui, terminal, mcp} → {runtime, project, bus, store, protocol} → sandbox` (see `docs/architecture.md`).
 
 pub mod agent;
 pub mod api;
@@ -17,6 +17,7 @@ pub mod config;
 pub mod environment;
 pub mod instance;
 pub mod llm;
+pub mod mcp;
 pub mod paths;
 pub mod permission;
 pub mod plugins;

@@ -133,13 +133,6 @@ pub async fn formatter(Scoped(instance): Scoped) -> Json<Vec<FormatterStatus>> {
     )
 }
 
-/// Get MCP server status. wasmcode runs no MCP servers, so this is empty.
-#[utoipa::path(get, path = "/mcp", operation_id = "mcp.status", tag = "app",
-    responses((status = 200, description = "MCP server status", body = Object)))]
-pub async fn mcp(Scoped(_instance): Scoped) -> Json<Value> {
-    Json(serde_json::json!({}))
-}
-
 /// The agents of the request's directory, sorted by name.
 #[utoipa::path(get, path = "/agent", operation_id = "app.agents", tag = "app",
     params(("directory" = Option<String>, Query, description = "The project directory")),
@@ -155,5 +148,4 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(log))
         .routes(routes!(lsp))
         .routes(routes!(formatter))
-        .routes(routes!(mcp))
 }

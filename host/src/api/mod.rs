@@ -14,6 +14,7 @@ pub mod extract;
 pub mod file;
 pub mod global;
 pub mod instance;
+pub mod mcp;
 pub mod permission;
 pub mod project;
 pub mod provider;
@@ -81,6 +82,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tui::routes())
         .merge(tool::routes())
         .merge(pty::routes())
+        .merge(mcp::routes())
         .merge(sandbox::routes())
         .merge(v1::routes())
         .merge(unimplemented::routes())

@@ -53,20 +53,25 @@ pub async fn list(
     all_tools(&instance).await
 }
 
+/// The loaded tools, then the tools of the connected MCP servers.
 pub(super) async fn all_tools(instance: &Instance) -> Json<Vec<ToolListItem>> {
-    Json(
-        instance
-            .tools
-            .current()
-            .await
-            .tools()
-            .map(|(spec, _)| ToolListItem {
-                id: spec.id.clone(),
-                description: spec.description.clone(),
-                parameters: spec.parameters.clone(),
-            })
-            .collect(),
-    )
+    let mut tools: Vec<ToolListItem> = instance
+        .tools
+        .current()
+        .await
+        .tools()
+        .map(|(spec, _)| ToolListItem {
+            id: spec.id.clone(),
+            description: spec.description.clone(),
+            parameters: spec.parameters.clone(),
+        })
+        .collect();
+    tools.extend(instance.mcp.tools().await.into_iter().map(|tool| ToolListItem {
+        id: tool.name,
+        description: tool.description,
+        parameters: tool.parameters,
+    }));
+    Json(tools)
 }
 
 /// The routes of this module.

@@ -62,7 +62,6 @@ not_yet!(
     "session.unrevert",
     "session snapshots"
 );
-not_yet!(mcp_add, post, "/mcp", "mcp.add", "the MCP client");
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -72,5 +71,4 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(session_summarize))
         .routes(routes!(session_revert))
         .routes(routes!(session_unrevert))
-        .routes(routes!(mcp_add))
 }

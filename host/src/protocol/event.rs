@@ -14,6 +14,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::id::{EventId, MessageId, PartId, PermissionId, SessionId};
+use super::mcp::McpToolsChanged;
 use super::permission::{PermissionRequest, Reply};
 use super::project::Project;
 use super::pty::{PtyChanged, PtyExited, PtyRef};
@@ -162,6 +163,8 @@ events! {
     TuiSessionSelect = "tui.session.select" (TuiSessionSelect),
     /// A user changed a project's name, icon or commands.
     ProjectUpdated = "project.updated" (Project),
+    /// An MCP server's tools changed: it closed, or it said its list changed.
+    McpToolsChanged = "mcp.tools.changed" (McpToolsChanged),
     /// A terminal was opened.
     PtyCreated = "pty.created" (PtyChanged),
     /// A terminal's title or size changed.

@@ -8,6 +8,7 @@
 
 pub mod event;
 pub mod id;
+pub mod mcp;
 pub mod permission;
 pub mod project;
 pub mod pty;

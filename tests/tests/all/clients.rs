@@ -318,16 +318,9 @@ fn shape(path: &str) -> String {
 }
 
 /// Operations of the SDK not served yet, by the issue that brings them (15: terminals and MCP).
-const NOT_SERVED_YET: &[(&str, &str)] = &[
-    ("DELETE", "/mcp/{}/auth"),
-    ("POST", "/mcp/{}/auth"),
-    ("POST", "/mcp/{}/auth/callback"),
-    ("POST", "/mcp/{}/auth/authenticate"),
-    ("POST", "/mcp/{}/connect"),
-    ("POST", "/mcp/{}/disconnect"),
-];
+const NOT_SERVED_YET: &[(&str, &str)] = &[];
 
-/// Operations of the SDK that answer 501 (issue 14: session history; issue 15: `mcp.add`).
+/// Operations of the SDK that answer 501 (issue 14: session history).
 const NOT_IMPLEMENTED_YET: &[(&str, &str)] = &[
     ("DELETE", "/session/{}/share"),
     ("POST", "/session/{}/share"),
@@ -335,7 +328,6 @@ const NOT_IMPLEMENTED_YET: &[(&str, &str)] = &[
     ("POST", "/session/{}/summarize"),
     ("POST", "/session/{}/revert"),
     ("POST", "/session/{}/unrevert"),
-    ("POST", "/mcp"),
 ];
 
 #[tokio::test]

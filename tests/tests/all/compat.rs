@@ -35,8 +35,16 @@ const DIFFERENCES: &[(&str, &str)] = &[
         "not implemented yet: answers 501 (needs file snapshots)",
     ),
     (
-        "mcp.add",
-        "not implemented yet: answers 501 (MCP servers are not run)",
+        "mcp.auth.start",
+        "this server cannot run OAuth for MCP servers: answers 400 `McpUnsupportedOAuthError` saying how to give a token in `headers`",
+    ),
+    (
+        "mcp.auth.callback",
+        "this server cannot run OAuth for MCP servers: answers 400 `McpUnsupportedOAuthError`",
+    ),
+    (
+        "mcp.auth.authenticate",
+        "this server cannot run OAuth for MCP servers: answers 400 `McpUnsupportedOAuthError`",
     ),
     (
         "provider.oauth.authorize",
@@ -49,14 +57,7 @@ const DIFFERENCES: &[(&str, &str)] = &[
 ];
 
 /// Operations not served yet (absent from our `/doc`), and what brings them.
-const NOT_SERVED: &[(&str, &str)] = &[
-    ("mcp.auth.remove", "MCP servers come with issue 15"),
-    ("mcp.auth.start", "MCP servers come with issue 15"),
-    ("mcp.auth.callback", "MCP servers come with issue 15"),
-    ("mcp.auth.authenticate", "MCP servers come with issue 15"),
-    ("mcp.connect", "MCP servers come with issue 15"),
-    ("mcp.disconnect", "MCP servers come with issue 15"),
-];
+const NOT_SERVED: &[(&str, &str)] = &[];
 
 /// How wasmcode serves one operation of the table.
 enum Status {
@@ -94,6 +95,10 @@ const NOTES: &[(&str, &str)] = &[
     (
         "event.subscribe",
         "adds `id:` lines, `Last-Event-ID` replay and `server.resync`; slow subscribers are cut off",
+    ),
+    (
+        "mcp.add",
+        "remote servers are spoken to over streamable HTTP only (not the older SSE transport); the server is added for the life of the instance, as in the reference",
     ),
     (
         "pty.create",

@@ -188,6 +188,22 @@ async fn every_event_the_server_sends_is_in_the_documented_union() {
     assert_eq!(status, 200);
     collect(&mut events, &mut seen, |e| e["type"] == "pty.deleted").await;
 
+    // An MCP server is added, then dies.
+    let tag = crate::mcp::tag();
+    let (status, body) = server
+        .post(
+            "/mcp",
+            json!({"name": "demo", "config": crate::mcp::local_block(&tag)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for pid in crate::mcp::processes_tagged(&tag) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    collect(&mut events, &mut seen, |e| e["type"] == "mcp.tools.changed").await;
+
     // The session goes, then the instance, then every instance.
     let (status, _) = server.delete(&format!("/session/{id}")).await;
     assert_eq!(status, 200);

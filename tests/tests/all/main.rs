@@ -9,6 +9,7 @@ mod events;
 mod find_index;
 mod guest_units;
 mod harness;
+mod mcp;
 mod openapi;
 mod other_languages;
 mod plugin_cli;

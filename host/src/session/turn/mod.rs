@@ -27,6 +27,7 @@ use super::{objects, prompt, system};
 use crate::agent;
 use crate::instance::Instance;
 use crate::llm::ModelClient;
+use crate::mcp::McpTool;
 use crate::plugins::ToolRegistry;
 use crate::protocol::Event;
 use crate::protocol::event::{SessionDiff, SessionInfo, SessionRef, SessionStatusChanged};
@@ -180,6 +181,7 @@ impl Engine {
         }
         let tools = offered_tools(
             &*instance.tools.current().await,
+            &instance.mcp.tools().await,
             &agent,
             &session,
             &user,
@@ -212,10 +214,12 @@ impl Engine {
     }
 }
 
-/// The tools the model is offered: the instance's, minus those the agent's and the session's
-/// rules switch off and those the prompt turned off. None for a model without tool calls.
+/// The tools the model is offered: the instance's and its MCP servers', minus those the agent's
+/// and the session's rules switch off and those the prompt turned off. None for a model without
+/// tool calls.
 fn offered_tools(
     registry: &ToolRegistry,
+    mcp: &[McpTool],
     agent: &agent::Agent,
     session: &crate::protocol::session::Session,
     user: &crate::protocol::session::UserMessage,
@@ -234,6 +238,14 @@ fn offered_tools(
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(true)
     };
+    let mcp = mcp
+        .iter()
+        .filter(|tool| enabled(&tool.name))
+        .map(|tool| ToolDefinition {
+            name: tool.name.clone(),
+            description: tool.description.clone(),
+            parameters: tool.parameters.clone(),
+        });
     registry
         .tools()
         .filter(|(spec, _)| enabled(&spec.id))
@@ -242,5 +254,6 @@ fn offered_tools(
             description: spec.description.clone(),
             parameters: spec.parameters.clone(),
         })
+        .chain(mcp)
         .collect()
 }

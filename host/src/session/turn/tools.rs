@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::assembly::Assembly;
 use super::step::{Step, session_rules};
 use crate::bus::Bus;
+use crate::mcp::McpServers;
 use crate::permission::{EXTERNAL_DIRECTORY, Ruleset, directory_of};
 use crate::protocol::Event;
 use crate::protocol::event::FileEdited;
@@ -20,7 +21,7 @@ use crate::protocol::permission::ToolRef;
 use crate::protocol::session::{Part, PartBody, RunningTime, SpanTime, ToolState};
 use crate::runtime::{
     BoxFuture, CHANGED_FILES, CallError, CallHandler, CallInfo, PermissionAsk, PermissionRefusal, ToolCall,
-    ToolFailure,
+    ToolFailure, ToolOutput,
 };
 use crate::session::error::SessionError;
 use crate::session::input::Asks;
@@ -103,12 +104,21 @@ impl Step<'_> {
             project_root: self.instance.directory.clone(),
             sandbox: self.instance.sandbox.clone(),
         };
-        // The tools of this moment: a reload while the call runs leaves it on its plugin.
+        // The tools of this moment: a reload while the call runs leaves it on its plugin. A name
+        // no plugin has may be an MCP server's tool.
         let tools = self.instance.tools.current().await;
-        let result = tokio::select! {
-            biased;
-            _ = self.cancel.cancelled() => return Ok(ToolEnd::Aborted),
-            result = tools.call(self.engine.runtime(), call, handler.clone()) => result,
+        let result = if tools.plugin_for(&tool).is_none() && self.instance.mcp.has_tool(&tool).await {
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Ok(ToolEnd::Aborted),
+                result = call_mcp_tool(&self.instance.mcp, handler.as_ref(), &call, input.clone()) => result,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Ok(ToolEnd::Aborted),
+                result = tools.call(self.engine.runtime(), call, handler.clone()) => result,
+            }
         };
         // Progress updates may have changed the part (title, metadata) while it ran.
         assembly.parts[index] = handler
@@ -160,6 +170,52 @@ impl Step<'_> {
         };
         assembly.set_tool_state(changes, index, state);
         Ok(end)
+    }
+}
+
+/// Runs an MCP server's tool: asked for like any tool (the permission is the tool's name), then
+/// called on its server.
+async fn call_mcp_tool(
+    servers: &McpServers,
+    handler: &dyn CallHandler,
+    call: &ToolCall,
+    input: Value,
+) -> Result<ToolOutput, CallError> {
+    let failure = |kind: ToolFailure, message: String| CallError::Tool {
+        plugin: "mcp".into(),
+        tool: call.tool.clone(),
+        kind,
+        message,
+    };
+    let info = CallInfo {
+        plugin: Arc::from("mcp"),
+        tool: call.tool.clone(),
+        session_id: call.session_id.clone(),
+        message_id: call.message_id.clone(),
+        call_id: call.call_id.clone(),
+        agent: call.agent.clone(),
+    };
+    let ask = PermissionAsk {
+        permission: call.tool.clone(),
+        patterns: vec!["*".into()],
+        always: vec!["*".into()],
+        metadata: Value::Object(Default::default()),
+    };
+    match handler.ask_permission(&info, ask).await {
+        Ok(()) => {}
+        Err(PermissionRefusal::Rejected(feedback)) => {
+            let message = "The user rejected this call".to_string();
+            return Err(failure(ToolFailure::Rejected(feedback), message));
+        }
+        Err(PermissionRefusal::Denied(rule)) => return Err(failure(ToolFailure::Denied, rule)),
+    }
+    match servers.call(&call.tool, input).await {
+        Ok(output) => Ok(ToolOutput {
+            title: String::new(),
+            output,
+            metadata: serde_json::json!({"truncated": false}),
+        }),
+        Err(message) => Err(failure(ToolFailure::Failed, message)),
     }
 }
 
