@@ -123,8 +123,35 @@ async fn local(
     finish(client, group).await
 }
 
+/// A remote server: streamable HTTP, else the older event-stream transport (as OpenCode falls
+/// back); a server that asks for credentials on either needs them.
 async fn remote(url: &str, headers: &BTreeMap<String, String>) -> Result<Connection, ConnectError> {
     install_tls_provider();
+    let streamable = match streamable_http(url, headers).await {
+        Ok(client) => return finish(client, None).await,
+        Err(ConnectError::NeedsAuth) => return Err(ConnectError::NeedsAuth),
+        Err(ConnectError::Failed(e)) => e,
+    };
+    let transport = match super::sse::SseTransport::open(url, headers).await {
+        Ok(transport) => transport,
+        Err(ConnectError::NeedsAuth) => return Err(ConnectError::NeedsAuth),
+        Err(ConnectError::Failed(sse)) => {
+            return Err(ConnectError::Failed(format!(
+                "streamable HTTP: {streamable}; SSE: {sse}"
+            )));
+        }
+    };
+    let client = ()
+        .serve(transport)
+        .await
+        .map_err(|e| ConnectError::Failed(format!("streamable HTTP: {streamable}; SSE: {e}")))?;
+    finish(client, None).await
+}
+
+async fn streamable_http(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+) -> Result<rmcp::service::RunningService<RoleClient, ()>, ConnectError> {
     let mut custom = std::collections::HashMap::new();
     for (name, value) in headers {
         let name = http::HeaderName::try_from(name.as_str())
@@ -134,17 +161,15 @@ async fn remote(url: &str, headers: &BTreeMap<String, String>) -> Result<Connect
         custom.insert(name, value);
     }
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(custom);
-    let client =
-        ().serve(StreamableHttpClientTransport::from_config(config))
-            .await
-            .map_err(|e| {
-                if e.is_authorization_required() || e.to_string().contains("HTTP 401") {
-                    ConnectError::NeedsAuth
-                } else {
-                    ConnectError::Failed(e.to_string())
-                }
-            })?;
-    finish(client, None).await
+    ().serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .map_err(|e| {
+            if e.is_authorization_required() || e.to_string().contains("HTTP 401") {
+                ConnectError::NeedsAuth
+            } else {
+                ConnectError::Failed(e.to_string())
+            }
+        })
 }
 
 /// Lists the tools of a server that answered; a server whose tools cannot be listed is closed.

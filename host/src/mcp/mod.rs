@@ -1,5 +1,6 @@
 //! MCP servers (OpenCode's `mcp` blocks): one set per instance, connected in the background when
-//! the instance is made. Their tools join the agent's as `<server>_<tool>`, under the permission
+//! the instance is made (a remote one over streamable HTTP, else the older event stream). Their
+//! tools join the agent's as `<server>_<tool>`, under the permission
 //! rules like any tool; `GET /mcp` says how each server is. A local server is a program run in
 //! the project, killed (with whatever it started) when it is disconnected, with its instance and
 //! with the server; when it dies by itself its status says so, `mcp.tools.changed` goes out, and
@@ -11,6 +12,7 @@
 pub mod config;
 mod connect;
 mod output;
+mod sse;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -98,7 +98,7 @@ const NOTES: &[(&str, &str)] = &[
     ),
     (
         "mcp.add",
-        "remote servers are spoken to over streamable HTTP only (not the older SSE transport); the server is added for the life of the instance, as in the reference",
+        "added for the life of the instance, as in the reference; a remote server's failure names both transports tried (streamable HTTP, then SSE)",
     ),
     (
         "pty.create",

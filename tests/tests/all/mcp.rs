@@ -279,36 +279,58 @@ async fn servers_are_disconnected_added_and_stopped_with_their_instance() {
         "{body}"
     );
 
-    // A server over streamable HTTP, added while the instance runs.
-    let port = free_port();
-    let mut remote = Command::new(python())
-        .arg(fixtures().join("server.py"))
-        .args(["--http", &http_tag])
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the HTTP server starts");
-    let url = format!("http://127.0.0.1:{port}/mcp");
-    eventually("the HTTP server listens", async || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    })
-    .await;
+    // Servers over HTTP, added while the instance runs: streamable HTTP, and the older event
+    // stream, which is tried when streamable HTTP is not spoken.
+    for (flag, path, name) in [("--http", "/mcp", "web"), ("--sse", "/sse", "legacy")] {
+        let port = free_port();
+        let mut remote = Command::new(python())
+            .arg(fixtures().join("server.py"))
+            .args([flag, &http_tag])
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the HTTP server starts");
+        eventually("the HTTP server listens", async || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await;
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let (status, all) = server
+            .post(
+                "/mcp",
+                json!({"name": name, "config": {"type": "remote", "url": url, "headers": {"X-Test": "1"}}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{all}");
+        assert_eq!(all[name], json!({"status": "connected"}), "{all}");
+        assert_eq!(all["demo"], json!({"status": "connected"}));
+        llm.push(Reply::tool_call(
+            "call_1",
+            format!("{name}_add"),
+            json!({"a": 20, "b": 22}),
+        ));
+        llm.push(Reply::text(["42."]));
+        let turn = tool_turn(&server, "20 + 22?").await;
+        assert_eq!(turn["tool"]["state"]["output"], "42", "{turn}");
+        let _ = remote.kill();
+        let _ = remote.wait();
+    }
+    // Nothing listening: both transports were tried, and both failures are told.
+    let url = format!("http://127.0.0.1:{}/mcp", free_port());
     let (status, all) = server
         .post(
             "/mcp",
-            json!({"name": "web", "config": {"type": "remote", "url": url, "headers": {"X-Test": "1"}}}),
+            json!({"name": "gone", "config": {"type": "remote", "url": url}}),
         )
         .await;
     assert_eq!(status, 200, "{all}");
-    assert_eq!(all["web"], json!({"status": "connected"}));
-    assert_eq!(all["demo"], json!({"status": "connected"}));
-    llm.push(Reply::tool_call("call_1", "web_add", json!({"a": 20, "b": 22})));
-    llm.push(Reply::text(["42."]));
-    let turn = tool_turn(&server, "20 + 22?").await;
-    assert_eq!(turn["tool"]["state"]["output"], "42", "{turn}");
-    let _ = remote.kill();
-    let _ = remote.wait();
+    assert_eq!(all["gone"]["status"], "failed", "{all}");
+    let error = all["gone"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("streamable HTTP") && error.contains("SSE"),
+        "{error}"
+    );
 
     // Bad additions are 400s; OAuth is refused clearly.
     let (status, body) = server
