@@ -86,6 +86,13 @@ enum PluginCommand {
     },
     /// Trust a project-local plugin (in `.wasmcode/plugins/`) so it is loaded.
     Trust { file: PathBuf },
+    /// Write the plugin contract (its WIT files with the WASI interfaces they use) into a
+    /// directory, for building a plugin with any toolchain.
+    Wit {
+        /// Where to write it (made if missing; files of the contract in it are replaced).
+        #[arg(default_value = "wit")]
+        dir: PathBuf,
+    },
 }
 
 /// Parses the command line and runs it; the binary's whole `main`.
@@ -409,6 +416,21 @@ async fn plugin(paths: Paths, environment: &Environment, command: PluginCommand)
             trust.trust(hash.clone(), std::fs::canonicalize(&file)?);
             trust.save(&paths.trust_file())?;
             println!("trusted {} ({})", file.display(), &hash[..12]);
+            Ok(())
+        }
+        PluginCommand::Wit { dir } => {
+            let written =
+                plugins::contract::write(&dir).with_context(|| format!("cannot write {}", dir.display()))?;
+            println!(
+                "wrote the contract {} ({} files) to {}",
+                plugins::contract::PACKAGE,
+                written.len(),
+                dir.display()
+            );
+            println!(
+                "worlds: tool-plugin, provider-plugin, formatter-plugin ({})",
+                dir.join("worlds.wit").display()
+            );
             Ok(())
         }
     }

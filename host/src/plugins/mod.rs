@@ -2,6 +2,7 @@
 //! installed in the data dir, and project-local plugins once trusted. Loading never fails as a
 //! whole: a broken plugin is skipped and reported.
 
+pub mod contract;
 pub mod first_party;
 pub mod formatters;
 pub mod installed;

@@ -30,6 +30,35 @@ fn fingerprint(files: &[PathBuf]) -> String {
     hex::encode(&wasmcode::runtime::sha256(&all)[..8])
 }
 
+/// The contract as `wasmcode plugin wit` hands it to plugin authors: the examples are built
+/// against it, as an author outside this repository would build them.
+fn contract() -> PathBuf {
+    static WRITTEN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    WRITTEN
+        .get_or_init(|| {
+            let dir = build_dir().join("plugin-wit");
+            run(
+                Command::new(env!("CARGO_BIN_EXE_wasmcode-e2e"))
+                    .args(["plugin", "wit"])
+                    .arg(&dir),
+                "wasmcode plugin wit",
+            );
+            for file in wit_files() {
+                let relative = file.strip_prefix(wit()).expect("inside wit/");
+                let written = std::fs::read(dir.join(relative))
+                    .unwrap_or_else(|e| panic!("plugin wit wrote no {}: {e}", relative.display()));
+                assert_eq!(
+                    written,
+                    std::fs::read(&file).expect("wit file"),
+                    "{}",
+                    relative.display()
+                );
+            }
+            dir
+        })
+        .clone()
+}
+
 fn wit_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = ["", "deps"]
         .iter()
@@ -98,6 +127,8 @@ fn built(example: &str, source: &str, build: impl FnOnce(&Path, &Path)) -> PathB
     // One build at a time: they are CPU-bound, and two tests may want the same one.
     static BUILDING: Mutex<()> = Mutex::new(());
     let _building = BUILDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Written (and checked against `wit/`) even when the build is cached.
+    let _ = contract();
     let dir = examples().join(example);
     let mut inputs = vec![dir.join(source)];
     inputs.extend(wit_files());
@@ -117,7 +148,7 @@ fn python_component(example: &str, world: &str) -> PathBuf {
         run(
             Command::new(componentize_py())
                 .arg("-d")
-                .arg(wit())
+                .arg(contract())
                 .args(["-w", world, "componentize", "-p"])
                 .arg(dir)
                 .arg("app")
@@ -134,7 +165,7 @@ fn javascript_component(example: &str, source: &str, world: &str) -> PathBuf {
             Command::new(componentize_js())
                 .arg(dir.join(source))
                 .arg("--wit")
-                .arg(wit())
+                .arg(contract())
                 .args(["--world-name", world, "--disable", "fetch-event", "-o"])
                 .arg(out),
             &format!("componentize-js {}", dir.display()),
