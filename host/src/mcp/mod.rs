@@ -329,14 +329,23 @@ impl McpServers {
         all
     }
 
-    /// Closes every server (the instance is released, or the server stops).
+    /// Closes every server (the instance is released, or the server stops). Never waits: when a
+    /// connect holds the list, the closing is left to a task that waits for it.
     pub fn close_all(&self) {
-        // Never waits: a connect that holds the lock finishes, and its outcome is dropped.
-        if let Ok(mut servers) = self.inner.servers.try_lock() {
-            for server in servers.iter_mut() {
+        fn close(servers: &mut [Server]) {
+            for server in servers {
                 server.generation += 1;
                 if let Some(live) = server.live.take() {
                     live.close();
+                }
+            }
+        }
+        match self.inner.servers.try_lock() {
+            Ok(mut servers) => close(&mut servers),
+            Err(_) => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let inner = self.inner.clone();
+                    runtime.spawn(async move { close(&mut inner.servers.lock().await) });
                 }
             }
         }

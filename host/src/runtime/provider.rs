@@ -223,9 +223,8 @@ async fn instantiate<'a>(
     Ok((plugin.indices.load(&mut *store, &instance)?, stream))
 }
 
-/// What a provider's store may use: no filesystem, no process, and no network unless the caller
-/// adds its base URL's authority.
-/// A store for one provider call (or one whole stream): its deadline counts guest code only.
+/// A store for one provider call (or one whole stream): no filesystem, no process, no network
+/// unless the caller adds its base URL's authority; its deadline counts guest code only.
 fn new_store(
     stores: &Stores,
     plugin: &Arc<str>,
