@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use wasmcode::sandbox::Support;
 use wasmcode_tests::fake_llm::{FakeLlm, Reply};
 
-use crate::harness::{SECRET, Server, TestEnv};
+use crate::harness::{SECRET, Server, TestEnv, fake_model_config};
 
 const HOME_SECRET: &str = "the user's own secret\n";
 
@@ -25,19 +25,7 @@ fn project(llm: &FakeLlm, extra: Value) -> (TestEnv, std::path::PathBuf) {
     let home = env.dir.path().join("home");
     std::fs::create_dir_all(&home).expect("home dir");
     std::fs::write(home.join("home-secret.txt"), HOME_SECRET).expect("home secret");
-    let mut config = json!({
-        "provider": {"fake": {
-            "npm": "@ai-sdk/openai-compatible", "name": "Fake",
-            "options": {"baseURL": llm.url(), "apiKey": "sk-fake"},
-            "models": {"fake-model": {"name": "Fake Model", "tool_call": true,
-                                      "limit": {"context": 128000, "output": 4096}}}}},
-        "model": "fake/fake-model",
-        "small_model": "fake/fake-model",
-    });
-    if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
-        config.extend(extra.clone());
-    }
-    env.write("opencode.json", &config.to_string());
+    env.write("opencode.json", &fake_model_config(llm, extra).to_string());
     (env, home)
 }
 

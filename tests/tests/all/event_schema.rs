@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use wasmcode::protocol::Event;
 use wasmcode_tests::fake_llm::{FakeLlm, Reply};
 
-use crate::harness::{Server, SseStream, TestEnv, git};
+use crate::harness::{Server, SseStream, TestEnv, fake_model_config, git};
 
 fn text(prompt: &str) -> Value {
     json!({"parts": [{"type": "text", "text": prompt}]})
@@ -30,16 +30,10 @@ async fn every_event_the_server_sends_is_in_the_documented_union() {
     let env = TestEnv::new();
     env.write("README.md", "# Sample\n");
     env.write(".env", "SECRET=1\n");
-    let config = json!({
-        "provider": {"fake": {
-            "npm": "@ai-sdk/openai-compatible", "name": "Fake",
-            "options": {"baseURL": llm.url(), "apiKey": "sk-fake"},
-            "models": {"fake-model": {"name": "Fake Model", "tool_call": true,
-                                      "limit": {"context": 128000, "output": 4096}}}}},
-        "model": "fake/fake-model",
-        "small_model": "fake/fake-model",
-        "wasmcode": {"session": {"retryAttempts": 2, "retryInitialDelayMs": 20, "retryMaxDelayMs": 50}},
-    });
+    let config = fake_model_config(
+        &llm,
+        json!({"wasmcode": {"session": {"retryAttempts": 2, "retryInitialDelayMs": 20, "retryMaxDelayMs": 50}}}),
+    );
     env.write("opencode.json", &config.to_string());
     let server: Server = env.serve_with(|c| {
         c.env("WASMCODE_HEARTBEAT_MS", "100");

@@ -54,6 +54,27 @@ pub fn install_once(dir: &Path, key: &[u8], whole: &[&str], install: impl FnOnce
     std::fs::write(&marker, "").expect("the install marker");
 }
 
+/// A configuration whose model, `fake/fake-model`, is served by `llm` (an OpenAI-compatible
+/// block), with `extra`'s top-level keys set over it.
+pub fn fake_model_config(
+    llm: &wasmcode_tests::fake_llm::FakeLlm,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut config = serde_json::json!({
+        "provider": {"fake": {
+            "npm": "@ai-sdk/openai-compatible", "name": "Fake",
+            "options": {"baseURL": llm.url(), "apiKey": "sk-fake"},
+            "models": {"fake-model": {"name": "Fake Model", "tool_call": true,
+                                      "limit": {"context": 128000, "output": 4096}}}}},
+        "model": "fake/fake-model",
+        "small_model": "fake/fake-model",
+    });
+    if let (Some(config), serde_json::Value::Object(extra)) = (config.as_object_mut(), extra) {
+        config.extend(extra);
+    }
+    config
+}
+
 /// One plugin runtime for the whole test binary, as in the server.
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();

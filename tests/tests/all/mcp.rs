@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wasmcode_tests::fake_llm::{FakeLlm, Reply};
 
-use crate::harness::{Server, SseStream, TestEnv, answer_texts, build_dir, install_once};
+use crate::harness::{Server, SseStream, TestEnv, answer_texts, build_dir, fake_model_config, install_once};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mcp")
@@ -53,17 +53,7 @@ pub fn local_block(tag: &str) -> Value {
 }
 
 fn config(llm: &FakeLlm, mcp: Value) -> String {
-    json!({
-        "provider": {"fake": {
-            "npm": "@ai-sdk/openai-compatible", "name": "Fake",
-            "options": {"baseURL": llm.url(), "apiKey": "sk-fake"},
-            "models": {"fake-model": {"name": "Fake Model", "tool_call": true,
-                                      "limit": {"context": 128000, "output": 4096}}}}},
-        "model": "fake/fake-model",
-        "small_model": "fake/fake-model",
-        "mcp": mcp,
-    })
-    .to_string()
+    fake_model_config(llm, json!({ "mcp": mcp })).to_string()
 }
 
 /// The pids of processes whose command line contains `tag`.
