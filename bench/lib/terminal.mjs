@@ -204,6 +204,7 @@ async function main() {
     // (2) input round trip
     const times = [];
     for (let i = 0; i < PINGS; i++) times.push(await roundTrip(client, 1000 + i));
+    log(`round trips (ms, in order): ${times.map((t) => t.toFixed(2)).join(' ')}`);
     log(`round trips: p50 ${percentile(times, 50).toFixed(3)} ms, p99 ${percentile(times, 99).toFixed(3)} ms`);
 
     Object.assign(result, {

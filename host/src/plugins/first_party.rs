@@ -27,12 +27,21 @@ pub fn formatter(name: &str) -> Option<&'static Embedded> {
 }
 
 /// The order tools are listed in, as OpenCode lists its own.
-pub const ORDER: [&str; 7] = ["bash", "read", "glob", "grep", "edit", "write", "list"];
+pub const ORDER: [&str; 8] = [
+    "bash",
+    "read",
+    "glob",
+    "grep",
+    "edit",
+    "write",
+    "list",
+    "apply_patch",
+];
 
 /// What a first-party plugin is granted unless the configuration says otherwise.
 pub fn default_grants(name: &str) -> Grants {
     match name {
-        "write" | "edit" => Grants {
+        "write" | "edit" | "apply_patch" => Grants {
             filesystem: FsAccess::ReadWrite,
             ..Grants::default()
         },

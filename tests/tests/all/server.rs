@@ -5,7 +5,16 @@ use crate::harness::{SseStream, TestEnv, git};
 use serde_json::json;
 use wasmcode_tests::guests;
 
-const FIRST_PARTY: [&str; 7] = ["bash", "read", "glob", "grep", "edit", "write", "list"];
+const FIRST_PARTY: [&str; 8] = [
+    "bash",
+    "read",
+    "glob",
+    "grep",
+    "edit",
+    "write",
+    "list",
+    "apply_patch",
+];
 
 #[tokio::test]
 async fn tool_ids_list_the_first_party_tools() {

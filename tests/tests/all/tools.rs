@@ -291,3 +291,68 @@ async fn cancelling_a_bash_call_kills_its_process_group() {
     }
     assert!(!running(), "processes of a cancelled call are still running");
 }
+
+#[tokio::test]
+async fn apply_patch_changes_several_files_all_or_nothing() {
+    let env = TestEnv::new();
+    env.write("src/lib.rs", "fn a() {\n    1\n}\n\nfn b() {\n    1\n}\n");
+    env.write("old.txt", "going\n");
+    env.write("rename_me.txt", "keep\nchange\n");
+    let patch = "*** Begin Patch\n\
+                 *** Add File: docs/new.md\n+# New\n+\n+text\n\
+                 *** Update File: src/lib.rs\n@@ fn b() {\n-    1\n+    2\n\
+                 *** Delete File: old.txt\n\
+                 *** Update File: rename_me.txt\n*** Move to: renamed.txt\n keep\n-change\n+changed\n\
+                 *** End Patch";
+    let output = run(&env, "apply_patch", json!({"patchText": patch}))
+        .await
+        .expect("the patch applies");
+    assert!(
+        output.output.starts_with("Success. Updated the following files:"),
+        "{}",
+        output.output
+    );
+    let read = |p: &str| std::fs::read_to_string(env.project.join(p));
+    assert_eq!(read("docs/new.md").expect("added"), "# New\n\ntext\n");
+    assert_eq!(
+        read("src/lib.rs").expect("updated"),
+        "fn a() {\n    1\n}\n\nfn b() {\n    2\n}\n"
+    );
+    assert!(read("old.txt").is_err(), "deleted");
+    assert!(read("rename_me.txt").is_err(), "moved away");
+    assert_eq!(read("renamed.txt").expect("moved"), "keep\nchanged\n");
+    let changed: Vec<&str> = output.metadata["changedFiles"]
+        .as_array()
+        .map(|files| files.iter().filter_map(|f| f.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(changed.len(), 5, "{}", output.metadata);
+
+    // Three files, the third hunk does not match: nothing changes.
+    let before: Vec<String> = ["src/lib.rs", "renamed.txt"]
+        .iter()
+        .map(|p| read(p).expect("there"))
+        .collect();
+    let broken = "*** Begin Patch\n\
+                  *** Add File: more.txt\n+more\n\
+                  *** Update File: src/lib.rs\n-    2\n+    3\n\
+                  *** Update File: renamed.txt\n-not there\n+x\n\
+                  *** End Patch";
+    let error = run(&env, "apply_patch", json!({"patchText": broken}))
+        .await
+        .expect_err("the patch does not apply");
+    assert!(
+        error.contains("Failed to find expected lines in") && error.contains("renamed.txt"),
+        "{error}"
+    );
+    assert!(read("more.txt").is_err(), "nothing was added");
+    let after: Vec<String> = ["src/lib.rs", "renamed.txt"]
+        .iter()
+        .map(|p| read(p).expect("there"))
+        .collect();
+    assert_eq!(before, after, "nothing was changed");
+
+    let error = run(&env, "apply_patch", json!({"patchText": "change everything"}))
+        .await
+        .expect_err("not a patch");
+    assert!(error.contains("apply_patch verification failed"), "{error}");
+}
