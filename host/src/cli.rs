@@ -237,6 +237,13 @@ async fn serve(paths: Paths, environment: Arc<Environment>, args: ServeArgs) -> 
             instance.mcp.close_all();
         }
     };
+    // Every answer is small or streamed (events, terminal output, typed keys echoed): Nagle's
+    // algorithm would hold each last segment for the peer's delayed ACK, ~40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream: &mut tokio::net::TcpStream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set on a connection: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(stopping)
         .await?;

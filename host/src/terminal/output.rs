@@ -10,9 +10,9 @@ use tokio::sync::broadcast;
 pub const KEPT: usize = 2 * 1024 * 1024;
 /// A replay is sent in messages of at most this many bytes.
 pub const REPLAY_CHUNK: usize = 64 * 1024;
-/// Chunks a connected client may fall behind before it is cut off (it may reconnect with its
-/// cursor and lose nothing still kept).
-const LIVE_QUEUE: usize = 256;
+/// Chunks (each one read of at most 16 KiB) a connected client may fall behind before it is cut
+/// off; it may reconnect with its cursor and lose nothing still kept.
+const LIVE_QUEUE: usize = 1024;
 
 pub struct Output {
     /// The text kept; its last byte is at cursor `end`.
