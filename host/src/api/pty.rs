@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -265,16 +264,16 @@ async fn serve(mut socket: WebSocket, terminal: Arc<Terminal>, cursor: Option<i6
         tokio::select! {
             biased;
             chunk = live.recv() => match chunk {
-                Ok(text) => {
+                Some(text) => {
                     if socket.send(Message::Text((*text).into())).await.is_err() {
                         return;
                     }
                 }
-                Err(RecvError::Lagged(_)) => {
+                // Cut off: this client stopped reading while the terminal had output for it.
+                None => {
                     close(&mut socket, 1013, "too far behind: reconnect with your cursor").await;
                     return;
                 }
-                Err(RecvError::Closed) => break,
             },
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(text))) => terminal.write(text.as_bytes().to_vec()),

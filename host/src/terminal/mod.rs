@@ -197,8 +197,10 @@ impl Terminals {
         std::thread::spawn(move || write_input(writer, inputs));
         let (read_all, output_done) = std::sync::mpsc::channel::<()>();
         let reading = terminal.clone();
+        // `create` runs on the runtime's blocking pool: the handle is there.
+        let runtime = tokio::runtime::Handle::current();
         std::thread::spawn(move || {
-            read_output(reader, &reading);
+            read_output(reader, &reading, runtime);
             let _ = read_all.send(());
         });
         let weak = Arc::downgrade(inner);
@@ -333,8 +335,10 @@ fn ended(terminals: &Weak<Inner>, terminal: &Arc<Terminal>, code: u32) {
     }
 }
 
-/// Reads the terminal's output until every holder of its far end is gone.
-fn read_output(master: OwnedFd, terminal: &Terminal) {
+/// Reads the terminal's output until every holder of its far end is gone, handing each read to
+/// the connected clients: it waits for a client with a full queue (so a slow client slows the
+/// program, not loses output), up to [`output::STALL_LIMIT`], then cuts that client off.
+fn read_output(master: OwnedFd, terminal: &Terminal, runtime: tokio::runtime::Handle) {
     let mut master = std::fs::File::from(master);
     let mut decoder = output::Utf8Stream::default();
     let mut buf = vec![0u8; 16 * 1024];
@@ -344,7 +348,20 @@ fn read_output(master: OwnedFd, terminal: &Terminal) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let text = decoder.decode(&buf[..n]);
-                lock(&terminal.output).push(&text);
+                let clients = lock(&terminal.output).push(&text);
+                if clients.is_empty() {
+                    continue;
+                }
+                let text: Arc<str> = Arc::from(text);
+                for client in clients {
+                    // The timer is made inside `block_on`, where the runtime's clock is.
+                    let sent = runtime.block_on(async {
+                        tokio::time::timeout(output::STALL_LIMIT, client.send(text.clone())).await
+                    });
+                    if matches!(sent, Err(_)) {
+                        lock(&terminal.output).cut_off(&client);
+                    }
+                }
             }
         }
     }

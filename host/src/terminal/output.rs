@@ -1,19 +1,30 @@
 //! A terminal's output: decoded to text as it arrives, sent to every connected client, and its
 //! last 2 MiB kept for clients that connect late or reconnect. A cursor counts the bytes of text
 //! produced so far; a client that remembers the cursor it was last told resumes from there.
+//!
+//! Each client has a bounded queue, and the reader waits for room in it, so a client that reads
+//! slowly slows the program (its writes block on the full terminal), as a real terminal does, and
+//! loses nothing. A client that stops reading altogether is cut off after [`STALL_LIMIT`], so it
+//! cannot hold the program up for good.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 
 /// How much output is kept for a late connect.
 pub const KEPT: usize = 2 * 1024 * 1024;
 /// A replay is sent in messages of at most this many bytes.
 pub const REPLAY_CHUNK: usize = 64 * 1024;
-/// Chunks (each one read of at most 16 KiB) a connected client may fall behind before it is cut
-/// off; it may reconnect with its cursor and lose nothing still kept.
-const LIVE_QUEUE: usize = 1024;
+/// Reads (of at most 16 KiB each) queued for one client.
+const LIVE_QUEUE: usize = 64;
+/// How long the output waits for a client with a full queue before cutting it off.
+pub const STALL_LIMIT: Duration = Duration::from_secs(10);
 
+/// A connected client's queue.
+pub type Client = mpsc::Sender<Arc<str>>;
+
+#[derive(Default)]
 pub struct Output {
     /// The text kept; its last byte is at cursor `end`.
     kept: String,
@@ -21,33 +32,23 @@ pub struct Output {
     start: u64,
     /// Bytes of text produced so far.
     end: u64,
-    live: broadcast::Sender<Arc<str>>,
+    clients: Vec<Client>,
 }
 
 /// What a client gets when it connects: the output it missed, the cursor after it, and the
-/// output from then on.
+/// output from then on (which ends if the client is cut off).
 pub struct Attachment {
     pub replay: String,
     pub cursor: u64,
-    pub live: broadcast::Receiver<Arc<str>>,
-}
-
-impl Default for Output {
-    fn default() -> Self {
-        Self {
-            kept: String::new(),
-            start: 0,
-            end: 0,
-            live: broadcast::channel(LIVE_QUEUE).0,
-        }
-    }
+    pub live: mpsc::Receiver<Arc<str>>,
 }
 
 impl Output {
-    /// Appends `text`, forgetting what falls out of the kept window, and sends it to clients.
-    pub fn push(&mut self, text: &str) {
+    /// Appends `text`, forgetting what falls out of the kept window; the clients to send it to
+    /// (sending may wait, so the caller does it without holding the output).
+    pub fn push(&mut self, text: &str) -> Vec<Client> {
         if text.is_empty() {
-            return;
+            return Vec::new();
         }
         self.end += text.len() as u64;
         self.kept.push_str(text);
@@ -56,13 +57,13 @@ impl Output {
             self.kept.drain(..cut);
             self.start += cut as u64;
         }
-        // No client connected is fine: the text is kept.
-        let _ = self.live.send(Arc::from(text));
+        self.clients.retain(|client| !client.is_closed());
+        self.clients.clone()
     }
 
     /// Attaches a client that has seen the output up to `cursor`: `None` replays everything kept,
     /// `Some(-1)` nothing (only what comes next).
-    pub fn attach(&self, cursor: Option<i64>) -> Attachment {
+    pub fn attach(&mut self, cursor: Option<i64>) -> Attachment {
         let from = match cursor {
             None => 0,
             Some(-1) => self.end,
@@ -75,11 +76,18 @@ impl Output {
             let offset = self.kept.ceil_char_boundary(offset.min(self.kept.len()));
             self.kept[offset..].to_string()
         };
+        let (client, live) = mpsc::channel(LIVE_QUEUE);
+        self.clients.push(client);
         Attachment {
             replay,
             cursor: self.end,
-            live: self.live.subscribe(),
+            live,
         }
+    }
+
+    /// Forgets a client (it stopped reading): its queue ends.
+    pub fn cut_off(&mut self, client: &Client) {
+        self.clients.retain(|c| !c.same_channel(client));
     }
 }
 

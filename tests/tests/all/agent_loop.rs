@@ -427,10 +427,11 @@ async fn abort_during_a_permission_ask_clears_it(api: Api) {
 
 async fn abort_during_a_tool_kills_it_within_two_seconds(api: Api) {
     let llm = FakeLlm::start().await;
-    // A distinct duration per variant: the check below looks for this very process.
+    // A duration of its own per variant: the check below looks for this very process (and a
+    // plain `sleep 60` of something else on the machine must not look like it).
     let seconds = match api {
-        Api::OpenAi => 60,
-        Api::Anthropic => 61,
+        Api::OpenAi => "60.0417",
+        Api::Anthropic => "61.0417",
     };
     let command = format!("trap '' TERM; echo started > started.txt; sleep {seconds}");
     llm.push(Reply::tool_call(

@@ -487,3 +487,25 @@ async fn the_sandbox_confines_terminals_when_it_confines_the_users_commands() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_slow_client_slows_the_program_and_loses_nothing() {
+    let env = TestEnv::new();
+    let server = env.serve();
+    let pty = open(&server, plain_shell()).await;
+    let mut client = connect(&server, &id_of(&pty), "", &[]).await.expect("connected");
+    client.replay().await;
+    // 6 MB: three times what is kept for a reconnect, and far more than a client's queue.
+    client
+        .type_in("a=END_;b=MARK;head -c 6000000 /dev/zero | tr '\\0' x; echo; echo $a$b\r")
+        .await;
+    // The client reads nothing for a while: the program waits for it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let printed = client.until("END_MARK").await;
+    let longest = printed
+        .split(|c| c != 'x')
+        .map(str::len)
+        .max()
+        .unwrap_or_default();
+    assert_eq!(longest, 6_000_000, "every byte arrived, in one run");
+}
