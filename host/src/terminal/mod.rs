@@ -358,7 +358,7 @@ fn read_output(master: OwnedFd, terminal: &Terminal, runtime: tokio::runtime::Ha
                     let sent = runtime.block_on(async {
                         tokio::time::timeout(output::STALL_LIMIT, client.send(text.clone())).await
                     });
-                    if matches!(sent, Err(_)) {
+                    if !matches!(sent, Ok(Ok(()))) {
                         lock(&terminal.output).cut_off(&client);
                     }
                 }
