@@ -49,6 +49,8 @@ pub fn default_grants(name: &str) -> Grants {
             process: true,
             ..Grants::default()
         },
+        // It only answers the model: nothing to reach.
+        "invalid" => Grants::nothing(),
         _ => Grants::read_only(),
     }
 }

@@ -743,6 +743,60 @@ async fn bodies_with_keys_a_route_does_not_know_are_accepted() {
 }
 
 /// One test per provider component for each scenario above.
+/// A call of a tool the model does not have is answered by `invalid`, as OpenCode answers it; a
+/// tool named in the wrong case is the tool.
+#[tokio::test]
+async fn an_unknown_tool_gets_the_invalid_answer_and_the_loop_goes_on() {
+    let llm = FakeLlm::start().await;
+    llm.push(Reply::tool_call("call_1", "teleport", json!({"to": "mars"})));
+    llm.push(Reply::tool_call(
+        "call_2",
+        "READ",
+        json!({"filePath": "hello.txt"}),
+    ));
+    llm.push(Reply::text(["Done."]));
+    let env = project(&llm, Api::OpenAi);
+    let server = env.serve();
+    let id = new_session(&server).await;
+    let (status, answer) = server
+        .post(&format!("/session/{id}/message"), text("go to mars"))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, messages) = server.get(&format!("/session/{id}/message")).await;
+    let tools: Vec<&Value> = messages
+        .as_array()
+        .expect("messages")
+        .iter()
+        .flat_map(|m| m["parts"].as_array().expect("parts"))
+        .filter(|p| p["type"] == "tool")
+        .collect();
+    assert_eq!(tools[0]["tool"], "invalid", "{messages}");
+    assert_eq!(tools[0]["state"]["status"], "completed");
+    assert_eq!(tools[0]["state"]["input"]["tool"], "teleport");
+    let output = tools[0]["state"]["output"].as_str().expect("output");
+    assert!(
+        output.starts_with("The arguments provided to the tool are invalid: Model tried to call unavailable tool 'teleport'. Available tools: bash, read,"),
+        "{output}"
+    );
+    assert_eq!(
+        (&tools[1]["tool"], &tools[1]["state"]["status"]),
+        (&json!("read"), &json!("completed"))
+    );
+    // The model was told.
+    let requests = llm.turn_requests();
+    let told = requests[1].body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .any(|m| {
+            m["role"] == "tool"
+                && m["content"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("unavailable tool 'teleport'"))
+        });
+    assert!(told, "{}", requests[1].body);
+}
+
 macro_rules! for_both_providers {
     ($($name:ident),* $(,)?) => {$(
         mod $name {

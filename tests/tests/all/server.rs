@@ -5,7 +5,7 @@ use crate::harness::{SseStream, TestEnv, git};
 use serde_json::json;
 use wasmcode_tests::guests;
 
-const FIRST_PARTY: [&str; 8] = [
+const FIRST_PARTY: [&str; 9] = [
     "bash",
     "read",
     "glob",
@@ -14,6 +14,7 @@ const FIRST_PARTY: [&str; 8] = [
     "write",
     "list",
     "apply_patch",
+    "invalid",
 ];
 
 #[tokio::test]

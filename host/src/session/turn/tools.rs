@@ -73,6 +73,12 @@ impl Step<'_> {
                 return Ok(ToolEnd::Done(Vec::new()));
             }
         };
+        // A tool the model was not offered is answered by `invalid`, as in OpenCode: the part
+        // becomes that call, and the model reads why.
+        let (tool, input) = self.offered_call(tool, input);
+        if let PartBody::Tool { tool: named, .. } = &mut assembly.parts[index].body {
+            named.clone_from(&tool);
+        }
         assembly.set_tool_state(
             changes,
             index,
@@ -172,6 +178,32 @@ impl Step<'_> {
         Ok(end)
     }
 }
+
+impl Step<'_> {
+    /// The call to run for the model's call of `tool`: itself when the tool was offered; the
+    /// offered tool of that name in other case (a model's slip); else `invalid`, told the tool
+    /// the model named and the ones it has.
+    fn offered_call(&self, tool: String, input: Value) -> (String, Value) {
+        if self.tools.iter().any(|t| t.name == tool) {
+            return (tool, input);
+        }
+        if let Some(offered) = self.tools.iter().find(|t| t.name.eq_ignore_ascii_case(&tool)) {
+            return (offered.name.clone(), input);
+        }
+        let available: Vec<&str> = self.tools.iter().map(|t| t.name.as_str()).collect();
+        let error = format!(
+            "Model tried to call unavailable tool '{tool}'. Available tools: {}.",
+            available.join(", ")
+        );
+        (
+            INVALID.to_string(),
+            serde_json::json!({ "tool": tool, "error": error }),
+        )
+    }
+}
+
+/// The tool that answers calls of tools the model does not have.
+const INVALID: &str = "invalid";
 
 /// Runs an MCP server's tool: asked for like any tool (the permission is the tool's name), then
 /// called on its server.
