@@ -246,8 +246,9 @@ impl McpServers {
         self.tools().await.iter().any(|t| t.name == name)
     }
 
-    /// Calls the tool the model knows as `name`: its output for the model, or the error it gets.
-    pub async fn call(&self, name: &str, arguments: Value) -> Result<String, String> {
+    /// Calls the tool the model knows as `name`: its output for the model (and whether it was
+    /// cut), or the error it gets.
+    pub async fn call(&self, name: &str, arguments: Value) -> Result<(String, bool), String> {
         let (tool, peer, timeout) = {
             let servers = self.inner.servers.lock().await;
             servers

@@ -4,8 +4,12 @@
 
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 
-/// The output for the model, or, for a result the server marked as an error, the error text.
-pub fn text(result: CallToolResult) -> Result<String, String> {
+/// The most of a tool's output the model is given, as for the first-party tools.
+const MAX_BYTES: usize = 50 * 1024;
+
+/// The output for the model and whether it was cut, or, for a result the server marked as an
+/// error, the error text.
+pub fn text(result: CallToolResult) -> Result<(String, bool), String> {
     let mut texts = Vec::new();
     for block in &result.content {
         match block {
@@ -43,5 +47,33 @@ pub fn text(result: CallToolResult) -> Result<String, String> {
     {
         texts.push(structured.to_string());
     }
-    Ok(texts.join("\n\n"))
+    let output = texts.join("\n\n");
+    let truncated = output.len() > MAX_BYTES;
+    Ok((capped(output), truncated))
+}
+
+/// `output`, cut to [`MAX_BYTES`] on a character boundary with a note saying so.
+fn capped(mut output: String) -> String {
+    if output.len() <= MAX_BYTES {
+        return output;
+    }
+    output.truncate(output.floor_char_boundary(MAX_BYTES));
+    output.push_str(&format!(
+        "\n\n...output truncated...\n\nThe tool's output exceeded {MAX_BYTES} bytes and only its beginning is shown."
+    ));
+    output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_output_is_cut_on_a_character_boundary() {
+        let long = "é".repeat(MAX_BYTES);
+        let cut = capped(long);
+        assert!(cut.starts_with(&"é".repeat(MAX_BYTES / 2)));
+        assert!(cut.ends_with("only its beginning is shown."));
+        assert_eq!(capped("short".into()), "short");
+    }
 }

@@ -242,10 +242,10 @@ async fn call_mcp_tool(
         Err(PermissionRefusal::Denied(rule)) => return Err(failure(ToolFailure::Denied, rule)),
     }
     match servers.call(&call.tool, input).await {
-        Ok(output) => Ok(ToolOutput {
+        Ok((output, truncated)) => Ok(ToolOutput {
             title: String::new(),
             output,
-            metadata: serde_json::json!({"truncated": false}),
+            metadata: serde_json::json!({ "truncated": truncated }),
         }),
         Err(message) => Err(failure(ToolFailure::Failed, message)),
     }
