@@ -51,28 +51,14 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/terminal-bench.XXXXXX")
 project=$tmp/project
 
 # ---------- process hygiene ----------
-pids=()
+# shellcheck source=lib/procs.sh
+. "$here/lib/procs.sh"
 cleanup() {
-  for p in "${pids[@]:-}"; do
-    [ -n "$p" ] || continue
-    kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
-  done
-  sleep 0.5
-  for p in "${pids[@]:-}"; do
-    [ -n "$p" ] || continue
-    kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
-  done
+  kill_tracked 0.5
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-stop_server() { # pid port: the whole process group, then wait for the port to close
-  kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL -- "-$1" 2>/dev/null || true
-  for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 0.2 "http://127.0.0.1:$2/" || break; sleep 0.05; done
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # ---------- the project (the same content for both servers) ----------
 make_project() {
