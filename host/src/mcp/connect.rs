@@ -19,9 +19,6 @@ use tokio::task::JoinHandle;
 use super::config::McpServerConfig;
 use crate::sandbox::Launch;
 
-/// Environment variables of the server a local MCP server does not inherit.
-const WITHHELD: &[&str] = &["OPENCODE_SERVER_PASSWORD", "OPENCODE_SERVER_USERNAME"];
-
 /// A connected server.
 pub struct Connection {
     pub peer: Peer<RoleClient>,
@@ -91,13 +88,7 @@ async fn local(
         .envs(environment)
         .process_group(0)
         .kill_on_drop(true);
-    for name in WITHHELD {
-        process.env_remove(name);
-    }
-    match launch {
-        Launch::Confined(confinement) => confinement.attach(process.as_std_mut()),
-        Launch::Unconfined { reason } => tracing::debug!(server = name, "MCP server unconfined: {reason}"),
-    }
+    launch.apply(process.as_std_mut(), &format!("MCP server {name}"));
     let (transport, stderr) = TokioChildProcess::builder(process)
         .stderr(Stdio::piped())
         .spawn()

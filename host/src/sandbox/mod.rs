@@ -153,6 +153,24 @@ pub enum Launch {
     },
 }
 
+/// Variables of the server's environment no command it starts inherits: its own credentials.
+const WITHHELD: &[&str] = &["OPENCODE_SERVER_PASSWORD", "OPENCODE_SERVER_USERNAME"];
+
+impl Launch {
+    /// Makes `command` start as this says: confined, or unconfined (logged, naming `what` it
+    /// is); either way without the server's credentials. Hooks `command` already has run before
+    /// the confinement's.
+    pub fn apply(self, command: &mut std::process::Command, what: &str) {
+        for name in WITHHELD {
+            command.env_remove(name);
+        }
+        match self {
+            Launch::Confined(confinement) => confinement.attach(command),
+            Launch::Unconfined { reason } => tracing::debug!("{what} runs unconfined: {reason}"),
+        }
+    }
+}
+
 impl Sandbox {
     /// The sandbox of the project at `directory` (inside the repository `worktree`, `/` outside
     /// git), for a user whose home is `home` and whose commands are found in `search_path` (the

@@ -42,9 +42,6 @@ pub struct Started {
     pub master: OwnedFd,
 }
 
-/// Environment variables of the server a terminal does not inherit: the server's credentials.
-const WITHHELD: &[&str] = &["OPENCODE_SERVER_PASSWORD", "OPENCODE_SERVER_USERNAME"];
-
 pub fn start(program: &Program<'_>, launch: Launch) -> io::Result<Started> {
     let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
     rustix::pty::grantpt(&master)?;
@@ -66,16 +63,10 @@ pub fn start(program: &Program<'_>, launch: Launch) -> io::Result<Started> {
         .stdin(Stdio::from(terminal.try_clone()?))
         .stdout(Stdio::from(terminal.try_clone()?))
         .stderr(Stdio::from(terminal));
-    for name in WITHHELD {
-        command.env_remove(name);
-    }
     take_the_terminal(&mut command);
     // The sandbox's own hook runs after the one above: the session is made before the child
     // restricts itself.
-    match launch {
-        Launch::Confined(confinement) => confinement.attach(&mut command),
-        Launch::Unconfined { reason } => tracing::debug!("opening a terminal unconfined: {reason}"),
-    }
+    launch.apply(&mut command, "a terminal");
     let child = command.spawn()?;
     // `command` holds the parent's copies of the terminal's far end; without them the reader sees
     // the end of output once the program and everything it started are gone.

@@ -58,18 +58,13 @@ impl Drop for GroupGuard {
 
 pub async fn run(cwd: PathBuf, request: RunRequest, launch: Launch) -> Result<RunOutput, ProcessError> {
     let mut command = Command::new("bash");
-    match launch {
-        Launch::Confined(confinement) => confinement.attach(command.as_std_mut()),
-        Launch::Unconfined { reason } => tracing::debug!("running a command unconfined: {reason}"),
-    }
+    launch.apply(command.as_std_mut(), "a command");
     let mut child = command
         .arg("-c")
         .arg(&request.command)
+        // The user's environment, as their own shell has it, minus the server's credentials
+        // (`Launch::apply`): a command the model wrote has no business reading the password.
         .current_dir(&cwd)
-        // The user's environment, as their own shell has it, minus the server's credentials: a
-        // command the model wrote has no business reading the server password.
-        .env_remove("OPENCODE_SERVER_PASSWORD")
-        .env_remove("OPENCODE_SERVER_USERNAME")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
