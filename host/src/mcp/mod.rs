@@ -243,7 +243,12 @@ impl McpServers {
 
     /// Whether a connected server has a tool the model knows as `name`.
     pub async fn has_tool(&self, name: &str) -> bool {
-        self.tools().await.iter().any(|t| t.name == name)
+        self.ready().await;
+        let servers = self.inner.servers.lock().await;
+        servers
+            .iter()
+            .filter_map(|s| s.live.as_ref())
+            .any(|live| live.tools.iter().any(|t| t.name == name))
     }
 
     /// Calls the tool the model knows as `name`: its output for the model (and whether it was
