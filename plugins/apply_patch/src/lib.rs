@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use wasmcode_plugin::{Context, JsonSchema, Output, Permission, Tool, ToolError};
-use wasmcode_tool_support::diff::file_diff;
+use wasmcode_tool_support::diff::{FileDiff, file_diff};
 use wasmcode_tool_support::edit::project_path;
 
 use crate::patch::FileOp;
@@ -29,8 +29,17 @@ struct Change {
     shown: String,
     before: Option<String>,
     after: Option<String>,
-    /// `A`, `M` or `D` in the summary.
-    mark: char,
+}
+
+impl Change {
+    /// `A`, `M` or `D` in the summary, and the kind in the metadata.
+    fn kind(&self) -> (char, &'static str) {
+        match (&self.before, &self.after) {
+            (None, _) => ('A', "add"),
+            (_, None) => ('D', "delete"),
+            _ => ('M', "update"),
+        }
+    }
 }
 
 pub struct ApplyPatchTool;
@@ -48,16 +57,19 @@ impl Tool for ApplyPatchTool {
             .map_err(|e| ToolError::failed(format!("apply_patch verification failed: {e}")))?;
         let changes = plan(&ops, ctx)?;
 
-        let patch: String = changes
+        let diffs: Vec<FileDiff> = changes
             .iter()
             .map(|c| {
-                let diff = file_diff(
+                file_diff(
                     &c.shown,
                     c.before.as_deref().unwrap_or(""),
                     c.after.as_deref().unwrap_or(""),
-                );
-                diff.patch
+                )
             })
+            .collect();
+        let patch = diffs
+            .iter()
+            .map(|d| d.patch.as_str())
             .collect::<Vec<_>>()
             .join("\n");
         let mut paths: Vec<String> = changes.iter().map(|c| project_path(&c.relative)).collect();
@@ -71,16 +83,12 @@ impl Tool for ApplyPatchTool {
 
         let mut summary = String::from("Success. Updated the following files:");
         let mut files = Vec::new();
-        for change in &changes {
-            summary.push_str(&format!("\n{} {}", change.mark, change.shown));
-            let diff = file_diff(
-                &change.shown,
-                change.before.as_deref().unwrap_or(""),
-                change.after.as_deref().unwrap_or(""),
-            );
+        for (change, diff) in changes.iter().zip(&diffs) {
+            let (mark, kind) = change.kind();
+            summary.push_str(&format!("\n{mark} {}", change.shown));
             files.push(serde_json::json!({
                 "filePath": change.shown,
-                "type": match change.mark { 'A' => "add", 'D' => "delete", _ => "update" },
+                "type": kind,
                 "additions": diff.additions,
                 "deletions": diff.deletions,
             }));
@@ -114,7 +122,6 @@ fn plan(ops: &[FileOp], ctx: &Context) -> Result<Vec<Change>, ToolError> {
                     shown,
                     before: None,
                     after: Some(contents.clone()),
-                    mark: 'A',
                 });
             }
             FileOp::Delete { .. } => {
@@ -124,7 +131,6 @@ fn plan(ops: &[FileOp], ctx: &Context) -> Result<Vec<Change>, ToolError> {
                     shown,
                     before: Some(before),
                     after: None,
-                    mark: 'D',
                 });
             }
             FileOp::Update { move_to, chunks, .. } => {
@@ -138,7 +144,6 @@ fn plan(ops: &[FileOp], ctx: &Context) -> Result<Vec<Change>, ToolError> {
                         shown,
                         before: Some(before),
                         after: Some(after),
-                        mark: 'M',
                     }),
                     Some(to) => {
                         let target = ctx.resolve(to)?;
@@ -153,14 +158,12 @@ fn plan(ops: &[FileOp], ctx: &Context) -> Result<Vec<Change>, ToolError> {
                             shown,
                             before: Some(before),
                             after: None,
-                            mark: 'D',
                         });
                         changes.push(Change {
                             relative: target,
                             shown: target_shown,
                             before: None,
                             after: Some(after),
-                            mark: 'A',
                         });
                     }
                 }
